@@ -1,0 +1,89 @@
+# names-deploy: build, test and deploy the names page.
+# `make help` lists the targets; each documented target has a `## ` comment.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+# The interpreter the controller virtualenv is made from (3.11 or newer).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Release version: pyproject.toml's unless given (make release VERSION=1.2.3).
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+DIST ?= dist
+TARBALL := $(DIST)/names-$(VERSION).tar.gz
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: help
+help: ## Show the targets and what they do
+	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\n"} \
+	  /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@printf "\nVariables: VERSION=%s  PYTHON=%s  VENV=%s\n" "$(VERSION)" "$(PYTHON)" "$(VENV)"
+
+.PHONY: info
+info: ## Print versions of Python, the tools, Docker and the app (for bug reports)
+	@echo "names app:  $(VERSION) (pyproject.toml)"
+	@echo "commit:     $$(git rev-parse --short HEAD 2>/dev/null || echo none)$$(git diff --quiet 2>/dev/null || echo ' (modified)')"
+	@echo "host:       $$(. /etc/os-release 2>/dev/null && echo $$PRETTY_NAME) $$(uname -m)"
+	@echo "python:     $$($(PYTHON) --version 2>&1)"
+	@if [ -x $(BIN)/python ]; then \
+	  echo "venv:       $$($(BIN)/python --version 2>&1) at $(VENV)"; \
+	  $(BIN)/python -m pip list --format=freeze 2>/dev/null \
+	    | grep -iE '^(flask|sqlalchemy|pyuwsgi|pytest|ruff|yamllint|ansible|ansible-core|ansible-lint|molecule|molecule-plugins|pytest-testinfra)==' \
+	    | sed 's/^/            /'; \
+	else echo "venv:       not created (make venv)"; fi
+	@echo "docker:     client $$(docker version --format '{{.Client.Version}}' 2>/dev/null || echo none), engine $$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo 'not answering')"
+
+.PHONY: venv
+venv: $(BIN)/.installed ## Create the controller virtualenv with the pinned tools
+
+$(BIN)/.installed: requirements-dev.txt requirements-runtime.txt pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "Installing python3-venv (needed to create $(VENV))"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+.PHONY: lock
+lock: ## Re-pin the runtime closure in requirements-runtime.txt from pyproject.toml
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet --disable-pip-version-check .
+	{ sed -n '1,2p' requirements-runtime.txt; \
+	  build/lock-venv/bin/pip freeze --exclude names | grep -v '^names'; } > requirements-runtime.txt.new
+	mv requirements-runtime.txt.new requirements-runtime.txt
+	rm -rf build/lock-venv
+
+.PHONY: run
+run: venv ## Run the app on http://127.0.0.1:5000/ with the development server
+	NAMES_CONFIG=development $(BIN)/flask --app app db upgrade
+	NAMES_CONFIG=development $(BIN)/flask --app app run --debug
+
+.PHONY: lint
+lint: venv ## Lint: ruff (Python) and yamllint (YAML)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/yamllint --strict .
+
+.PHONY: unit
+unit: venv ## App unit tests with branch coverage (fails under 90%)
+	$(PYTEST) -m unit --cov --cov-report=term
+
+.PHONY: release
+release: venv ## Build dist/names-$(VERSION).tar.gz and its .sha256
+	$(BIN)/python tools/build_release.py --version "$(VERSION)" --out "$(DIST)"
+
+.PHONY: release-check
+release-check: venv ## Prove the release: checksum, wheels per Python, reproducible, installs offline
+	$(PYTEST) -m integration tests/release
+
+.PHONY: test
+test: lint unit release-check ## Everything: lint, unit tests, release checks
+
+.PHONY: clean
+clean: ## Remove build outputs (dist/, build/, caches); keeps the virtualenv
+	rm -rf dist build .pytest_cache .ruff_cache .coverage htmlcov
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -1,0 +1,145 @@
+"""Named configurations and the rules for loading them.
+
+Order of precedence, lowest first:
+1. the class picked by name (``create_app(name)``, else ``NAMES_CONFIG``, else production);
+2. ``SECRET_KEY`` and ``DATABASE_URL`` from the environment;
+3. any ``NAMES_<KEY>`` environment variable (value parsed as JSON when it parses);
+4. the TOML file named by ``NAMES_SETTINGS`` (what the deploy renders);
+5. overrides passed to ``create_app`` (tests).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import ClassVar
+
+from flask import Flask
+
+CONFIG_ENV_VAR = "NAMES_CONFIG"
+SETTINGS_ENV_VAR = "NAMES_SETTINGS"
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot run the app; the message says what to fix."""
+
+
+class Config:
+    """Settings shared by every configuration."""
+
+    SECRET_KEY: str | None = None
+    # SQLite file used when DATABASE_URL is not set. None means "per configuration".
+    DATABASE_PATH: str | None = None
+    DATABASE_URL: str | None = None
+    # Longest name accepted, counted in characters after trimming surrounding whitespace.
+    MAX_NAME_LENGTH = 100
+    # Names listed per page.
+    PAGE_SIZE = 20
+    # A name form is 2 fields and a token: 64 KiB is generous and bounds abuse.
+    MAX_CONTENT_LENGTH = 64 * 1024
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # Secure cookies need HTTPS end to end; the deploy turns this on where TLS is served.
+    SESSION_COOKIE_SECURE = False
+    # Create tables at start-up instead of through migrations (tests only).
+    CREATE_SCHEMA_ON_STARTUP = False
+    PROPAGATE_EXCEPTIONS = False
+
+
+class DevelopmentConfig(Config):
+    DEBUG = True
+    # Let the debugger show tracebacks: the one configuration allowed to.
+    PROPAGATE_EXCEPTIONS = None
+    # A fresh key per process: development never needs a stable one, and no
+    # default secret can leak into production from here.
+    SECRET_KEY = secrets.token_hex(32)
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = "testing-only-secret"  # noqa: S105 - only ever used by the test configuration
+    DATABASE_URL = "sqlite://"
+    WTF_CSRF_ENABLED = False
+    CREATE_SCHEMA_ON_STARTUP = True
+
+
+class ProductionConfig(Config):
+    DATABASE_PATH = "/var/lib/names/names.sqlite3"
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def resolve_config_name(name: str | None) -> str:
+    """Pick the configuration name from the argument, the environment, or production."""
+    chosen = name or os.environ.get(CONFIG_ENV_VAR) or "production"
+    if chosen not in CONFIGS:
+        raise ConfigurationError(
+            f"Unknown configuration {chosen!r} (from {'argument' if name else CONFIG_ENV_VAR}); "
+            f"choose one of: {', '.join(sorted(CONFIGS))}."
+        )
+    return chosen
+
+
+def load_config(app: Flask, name: str, overrides: dict | None) -> None:
+    """Fill ``app.config`` following the precedence in the module docstring."""
+    app.config.from_object(CONFIGS[name])
+    for key in ("SECRET_KEY", "DATABASE_URL"):
+        if os.environ.get(key):
+            app.config[key] = os.environ[key]
+    app.config.from_prefixed_env("NAMES")
+    settings = os.environ.get(SETTINGS_ENV_VAR)
+    if settings:
+        try:
+            app.config.from_file(settings, load=tomllib.load, text=False)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(
+                f"Cannot read the settings file {settings} (from {SETTINGS_ENV_VAR}): {exc}"
+            ) from exc
+    if overrides:
+        app.config.update(overrides)
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
+    validate(app, name)
+
+
+def database_uri(app: Flask) -> str:
+    """The SQLAlchemy URL: DATABASE_URL if given, else the SQLite file DATABASE_PATH."""
+    url = app.config.get("DATABASE_URL")
+    if url:
+        # PostgreSQL goes through psycopg 3, the driver the release ships.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url.removeprefix(prefix)
+        return url
+    path = app.config.get("DATABASE_PATH") or os.path.join(app.instance_path, "names.sqlite3")
+    return f"sqlite:///{path}"
+
+
+def validate(app: Flask, name: str) -> None:
+    """Refuse settings the app cannot safely run with."""
+    if name == "production" and not app.config.get("SECRET_KEY"):
+        raise ConfigurationError(
+            "SECRET_KEY is not set: the production configuration refuses to start without it. "
+            f"Set SECRET_KEY in the environment or in the {SETTINGS_ENV_VAR} file "
+            '(e.g. python3 -c "import secrets; print(secrets.token_hex(32))").'
+        )
+    for key in ("MAX_NAME_LENGTH", "PAGE_SIZE"):
+        value = app.config.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigurationError(f"{key} must be a positive integer, got {value!r}.")
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
+        db_path = Path(uri.removeprefix("sqlite:///")).resolve()
+        code_dir = Path(__file__).resolve().parent
+        if db_path.is_relative_to(code_dir):
+            raise ConfigurationError(
+                f"The database {db_path} is inside the code directory {code_dir}: "
+                "data must live outside the release (set DATABASE_PATH or DATABASE_URL)."
+            )

@@ -1,0 +1,54 @@
+"""/healthz: the release version and whether the database answers."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import pytest
+from sqlalchemy import text
+
+from app import db
+from tests.conftest import make_app
+
+pytestmark = pytest.mark.unit
+
+
+def test_healthy_app_reports_ok_and_the_release_version(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "version": version("names"), "database": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_unreachable_database_reports_503_without_a_traceback(tmp_path):
+    missing_dir = tmp_path / "does-not-exist"
+    app = make_app(
+        tmp_path,
+        DATABASE_URL=f"sqlite:///{missing_dir / 'names.sqlite3'}",
+        CREATE_SCHEMA_ON_STARTUP=False,
+    )
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["status"] == "error"
+    assert response.json["database"] == "error"
+    assert "Traceback" not in response.text
+
+
+def test_database_without_the_schema_is_unhealthy(tmp_path):
+    app = make_app(tmp_path, CREATE_SCHEMA_ON_STARTUP=False)
+    assert app.test_client().get("/healthz").status_code == 503
+
+
+def test_health_recovers_when_the_database_returns(app, client):
+    with app.app_context():
+        db.session.execute(text("ALTER TABLE names RENAME TO names_away"))
+        db.session.commit()
+    assert client.get("/healthz").status_code == 503
+    with app.app_context():
+        db.session.execute(text("ALTER TABLE names_away RENAME TO names"))
+        db.session.commit()
+    assert client.get("/healthz").status_code == 200
+
+
+def test_health_accepts_only_get(client):
+    assert client.post("/healthz").status_code == 405

@@ -1,0 +1,277 @@
+"""The names page: form, input rules, listing, paging, CSRF, methods and errors."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+from markupsafe import escape
+from sqlalchemy import event, select, text
+
+from app import db
+from app.models import Name
+from tests.conftest import make_app
+from tests.helpers import csrf_token
+
+pytestmark = pytest.mark.unit
+
+
+def stored_names(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(Name.name).order_by(Name.id)))
+
+
+def add_names(app, *names: str) -> None:
+    with app.app_context():
+        db.session.add_all(Name(name=name) for name in names)
+        db.session.commit()
+
+
+def test_page_greets_and_offers_the_form(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "<h1>Hello World!</h1>" in response.text
+    assert "Please enter a name:" in response.text
+    assert '<form method="post"' in response.text
+    assert 'name="name"' in response.text
+
+
+def test_empty_database_says_so(client):
+    assert "No names yet" in client.get("/").text
+
+
+def test_valid_name_is_stored_then_redirected_and_confirmed(app, client):
+    response = client.post("/", data={"name": "Mark"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+    page = client.get("/").text
+    assert "Added “Mark”." in page
+    assert '<span class="name">Mark</span>' in page
+    assert stored_names(app) == ["Mark"]
+
+
+def test_confirmation_is_shown_once(client):
+    client.post("/", data={"name": "Mark"})
+    assert "Added “Mark”." in client.get("/").text
+    assert "Added “Mark”." not in client.get("/").text
+
+
+def test_surrounding_whitespace_is_trimmed(app, client):
+    client.post("/", data={"name": "  \t Ann Lee \n "})
+    assert stored_names(app) == ["Ann Lee"]
+
+
+def test_names_are_listed_newest_first(app, client):
+    for name in ("first", "second", "third"):
+        client.post("/", data={"name": name})
+    page = client.get("/").text
+    assert page.index(">third<") < page.index(">second<") < page.index(">first<")
+
+
+@pytest.mark.parametrize(
+    ("submitted", "message"),
+    [
+        pytest.param("", "cannot be empty or only spaces", id="empty"),
+        pytest.param("   ", "cannot be empty or only spaces", id="spaces-only"),
+        pytest.param(" \t\r\n ", "cannot be empty or only spaces", id="whitespace-only"),
+        pytest.param("x" * 101, "at most 100 characters long; this one has 101", id="one-too-long"),
+        pytest.param(" " + "é" * 101 + " ", "this one has 101", id="too-long-after-trim"),
+        pytest.param("a\x00b", "U+0000 at character 2", id="nul"),
+        pytest.param("bell\x07", "U+0007 at character 5", id="bell"),
+        pytest.param("tab\tinside", "U+0009 at character 4", id="inner-tab"),
+        pytest.param("line\nbreak", "U+000A at character 5", id="inner-newline"),
+        pytest.param("del\x7f", "U+007F", id="delete"),
+        pytest.param("c1\x85control", "U+0085", id="c1-control"),
+        pytest.param("esc\x1b[31m", "U+001B", id="ansi-escape"),
+    ],
+)
+def test_invalid_name_is_refused_with_a_message_and_not_stored(app, client, submitted, message):
+    response = client.post("/", data={"name": submitted})
+    assert response.status_code == 422
+    assert html.escape(message, quote=False) in response.text
+    assert 'role="alert"' in response.text
+    assert stored_names(app) == []
+
+
+def test_missing_name_field_is_refused(app, client):
+    response = client.post("/", data={})
+    assert response.status_code == 422
+    assert stored_names(app) == []
+
+
+def test_name_at_the_limit_is_accepted(app, client):
+    assert client.post("/", data={"name": "x" * 100}).status_code == 303
+    assert stored_names(app) == ["x" * 100]
+
+
+def test_limit_is_configurable(tmp_path):
+    app = make_app(tmp_path, MAX_NAME_LENGTH=5)
+    client = app.test_client()
+    assert client.post("/", data={"name": "abcdef"}).status_code == 422
+    assert client.post("/", data={"name": "abcde"}).status_code == 303
+    assert stored_names(app) == ["abcde"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("😀 Zoë 👩‍👩‍👧", id="emoji"),
+        pytest.param("山田太郎", id="cjk"),
+        pytest.param("שלום עולם", id="rtl-hebrew"),
+        pytest.param("مرحبا\u200f", id="rtl-arabic-with-mark"),
+        pytest.param('O\'Brien "Junior"', id="quotes"),
+        pytest.param("<script>alert(1)</script>", id="script-tag"),
+        pytest.param('"><img src=x onerror=alert(1)>', id="attribute-breakout"),
+        pytest.param("Robert'); DROP TABLE names;--", id="sql-injection"),
+        pytest.param("100% _under_ \\ back", id="sql-wildcards"),
+        pytest.param("{{ 7*7 }} {% raw %}", id="template-syntax"),
+    ],
+)
+def test_any_other_text_is_stored_verbatim_and_shown_escaped(app, client, name):
+    assert client.post("/", data={"name": name}).status_code == 303
+    assert stored_names(app) == [name]
+    page = client.get("/").text
+    assert f'<span class="name">{escape(name)}</span>' in page
+    if "<" in name:
+        assert name not in page
+
+
+def test_page_is_paged_newest_first(tmp_path):
+    app = make_app(tmp_path, PAGE_SIZE=3)
+    add_names(app, *(f"name-{i}" for i in range(1, 8)))
+    client = app.test_client()
+
+    first = client.get("/").text
+    assert [n for n in ("name-7", "name-6", "name-5") if f">{n}<" in first] == [
+        "name-7",
+        "name-6",
+        "name-5",
+    ]
+    assert ">name-4<" not in first
+    assert 'href="/?page=2"' in first
+    assert 'rel="prev"' not in first
+
+    second = client.get("/?page=2").text
+    assert all(f">name-{i}<" in second for i in (4, 3, 2))
+    assert 'href="/?page=1"' in second
+    assert 'href="/?page=3"' in second
+
+    last = client.get("/?page=3").text
+    assert ">name-1<" in last
+    assert 'rel="next"' not in last
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "4"])
+def test_pages_outside_the_list_are_not_found(tmp_path, page):
+    app = make_app(tmp_path, PAGE_SIZE=3)
+    add_names(app, *(f"name-{i}" for i in range(7)))
+    assert app.test_client().get(f"/?page={page}").status_code == 404
+
+
+def test_non_numeric_page_shows_the_first_page(client):
+    assert client.get("/?page=abc").status_code == 200
+
+
+def test_listing_cost_does_not_grow_with_the_number_of_names(tmp_path):
+    """The page query is one indexed, limited scan: no COUNT, no sort of the table."""
+    app = make_app(tmp_path, PAGE_SIZE=10)
+    add_names(app, *(f"name-{i}" for i in range(500)))
+    statements: list[tuple[str, tuple]] = []
+    with app.app_context():
+        event.listen(
+            db.engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, parameters, *_: statements.append((statement, parameters)),
+        )
+    assert app.test_client().get("/?page=2").status_code == 200
+    selects = [s for s in statements if s[0].lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1
+    statement, parameters = selects[0]
+    assert "count(" not in statement.lower()
+    assert "LIMIT" in statement
+    with app.app_context(), db.engine.connect() as connection:
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        plan = " | ".join(row[-1] for row in rows)
+    assert "ix_names_created_at_id" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+def test_csrf_missing_token_is_refused_and_nothing_stored(csrf_app):
+    client = csrf_app.test_client()
+    response = client.post("/", data={"name": "Mallory"})
+    assert response.status_code == 400
+    assert "CSRF token is missing" in response.text
+    assert stored_names(csrf_app) == []
+
+
+def test_csrf_wrong_token_is_refused_and_nothing_stored(csrf_app):
+    client = csrf_app.test_client()
+    client.get("/")
+    response = client.post("/", data={"name": "Mallory", "csrf_token": "forged"})
+    assert response.status_code == 400
+    assert stored_names(csrf_app) == []
+
+
+def test_csrf_token_from_another_session_is_refused(csrf_app):
+    token = csrf_token(csrf_app.test_client().get("/").text)
+    response = csrf_app.test_client().post("/", data={"name": "Mallory", "csrf_token": token})
+    assert response.status_code == 400
+    assert stored_names(csrf_app) == []
+
+
+def test_csrf_valid_token_stores_the_name(csrf_app):
+    client = csrf_app.test_client()
+    token = csrf_token(client.get("/").text)
+    assert client.post("/", data={"name": "Mark", "csrf_token": token}).status_code == 303
+    assert stored_names(csrf_app) == ["Mark"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"])
+def test_other_methods_are_not_allowed(client, method):
+    response = client.open("/", method=method)
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    assert "does not accept that kind of request" in response.text
+
+
+def test_unknown_path_gets_a_friendly_404(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "There is no page at this address." in response.text
+    assert 'href="/"' in response.text
+
+
+def test_oversized_body_is_refused(app, client):
+    response = client.post("/", data={"name": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)})
+    assert response.status_code == 413
+    assert "too large" in response.text
+    assert stored_names(app) == []
+
+
+def test_server_error_page_shows_no_traceback(app, client):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text
+    assert "Traceback" not in response.text
+    assert "secret internals" not in response.text
+
+
+def test_database_write_failure_keeps_the_typed_name(app, client):
+    """A refused INSERT (a real SQLite error raised by a trigger) stores nothing and says so."""
+    with app.app_context():
+        db.session.execute(
+            text(
+                "CREATE TRIGGER refuse_insert BEFORE INSERT ON names "
+                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        )
+        db.session.commit()
+    response = client.post("/", data={"name": "Kept Name"})
+    assert response.status_code == 503
+    assert "could not be stored just now" in response.text
+    assert 'value="Kept Name"' in response.text
+    assert stored_names(app) == []
