@@ -34,7 +34,7 @@ info: ## Print versions of Python, the tools, Docker and the app (for bug report
 	    | grep -iE '^(flask|sqlalchemy|pyuwsgi|pytest|ruff|yamllint|ansible|ansible-core|ansible-lint|molecule|molecule-plugins|pytest-testinfra)==' \
 	    | sed 's/^/            /'; \
 	else echo "venv:       not created (make venv)"; fi
-	@echo "docker:     client $$(docker version --format '{{.Client.Version}}' 2>/dev/null || echo none), engine $$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo 'not answering')"
+	@echo "docker:     client $$(docker --version 2>/dev/null | sed 's/^Docker version //' || true), engine $$(docker info --format '{{.ServerVersion}}' 2>/dev/null | grep . || echo 'not answering')"
 
 .PHONY: venv
 venv: $(BIN)/.installed ## Create the controller virtualenv with the pinned tools

@@ -118,7 +118,11 @@ def database_uri(app: Flask) -> str:
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url.removeprefix(prefix)
         return url
-    path = app.config.get("DATABASE_PATH") or os.path.join(app.instance_path, "names.sqlite3")
+    path = app.config.get("DATABASE_PATH")
+    if not path:
+        # Development keeps its database in the instance folder, next to the checkout.
+        os.makedirs(app.instance_path, exist_ok=True)
+        path = os.path.join(app.instance_path, "names.sqlite3")
     return f"sqlite:///{path}"
 
 
