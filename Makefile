@@ -15,6 +15,13 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 DIST ?= dist
 TARBALL := $(DIST)/names-$(VERSION).tar.gz
 PYTEST := $(BIN)/python -m pytest
+# Inventory of deploy/rollback/status; the default is the local container.
+INVENTORY ?= inventories/local
+LOCAL_INVENTORY := inventories/local
+LOCAL_URL := http://127.0.0.1:8080/
+# The venv's tools (ansible-*, molecule) find each other on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+IS_LOCAL := $(filter $(abspath $(LOCAL_INVENTORY)),$(abspath $(INVENTORY)))
 
 .PHONY: help
 help: ## Show the targets and what they do
@@ -63,10 +70,11 @@ run: venv ## Run the app on http://127.0.0.1:5000/ with the development server
 	NAMES_CONFIG=development $(BIN)/flask --app app run --debug
 
 .PHONY: lint
-lint: venv ## Lint: ruff (Python) and yamllint (YAML)
+lint: venv ## Lint: ruff (Python), yamllint (YAML), ansible-lint (production profile)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --strict
 
 .PHONY: unit
 unit: venv ## App unit tests with branch coverage (fails under 90%)
@@ -80,8 +88,41 @@ release: venv ## Build dist/names-$(VERSION).tar.gz and its .sha256
 release-check: venv ## Prove the release: checksum, wheels per Python, reproducible, installs offline
 	$(PYTEST) -m integration tests/release
 
+.PHONY: engine
+engine: ## Make sure a Docker engine answers (installs and starts Debian's if none does)
+	tools/docker-engine.sh
+
+.PHONY: images
+images: engine ## Build the Debian 12 and 13 base images from Debian's archive (once)
+	tools/base-image.sh 12
+	tools/base-image.sh 13
+
+.PHONY: deploy
+deploy: venv ## Deploy VERSION to INVENTORY (default: the local container, set up as needed)
+ifneq ($(IS_LOCAL),)
+	tools/docker-engine.sh
+	tools/base-image.sh 12
+	@[ -f "$(TARBALL)" ] || $(MAKE) release
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/local_target.yml
+endif
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml -e names_app_version=$(VERSION)
+	@$(if $(IS_LOCAL),echo "names $(VERSION) is served at $(LOCAL_URL)",echo "names $(VERSION) deployed to $(INVENTORY)")
+
+.PHONY: status
+status: venv ## Show each host's active release and health
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml
+
+.PHONY: destroy-local
+destroy-local: venv ## Remove the local target container and everything in it
+	$(BIN)/ansible-playbook -i $(LOCAL_INVENTORY) playbooks/local_target.yml -e local_target_state=absent
+
+.PHONY: molecule
+molecule: venv images ## Run every Molecule scenario (Debian 12 and 13 containers)
+	@[ -f "$(TARBALL)" ] || $(MAKE) release
+	NAMES_VERSION=$(VERSION) $(BIN)/molecule test --all
+
 .PHONY: test
-test: lint unit release-check ## Everything: lint, unit tests, release checks
+test: lint unit release-check molecule ## Everything: lint, unit, release checks, Molecule
 
 .PHONY: clean
 clean: ## Remove build outputs (dist/, build/, caches); keeps the virtualenv

@@ -30,6 +30,8 @@ class Config:
     """Settings shared by every configuration."""
 
     SECRET_KEY: str | None = None
+    # A file holding the secret key (what the deploy uses); SECRET_KEY wins if both are set.
+    SECRET_KEY_FILE: str | None = None
     # SQLite file used when DATABASE_URL is not set. None means "per configuration".
     DATABASE_PATH: str | None = None
     DATABASE_URL: str | None = None
@@ -105,8 +107,20 @@ def load_config(app: Flask, name: str, overrides: dict | None) -> None:
             ) from exc
     if overrides:
         app.config.update(overrides)
+    read_secret_key_file(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     validate(app, name)
+
+
+def read_secret_key_file(app: Flask) -> None:
+    """Take SECRET_KEY from the file SECRET_KEY_FILE names, unless it is set directly."""
+    path = app.config.get("SECRET_KEY_FILE")
+    if not path or app.config.get("SECRET_KEY"):
+        return
+    try:
+        app.config["SECRET_KEY"] = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(f"Cannot read SECRET_KEY_FILE {path}: {exc.strerror}.") from exc
 
 
 def database_uri(app: Flask) -> str:
@@ -131,7 +145,7 @@ def validate(app: Flask, name: str) -> None:
     if name == "production" and not app.config.get("SECRET_KEY"):
         raise ConfigurationError(
             "SECRET_KEY is not set: the production configuration refuses to start without it. "
-            f"Set SECRET_KEY in the environment or in the {SETTINGS_ENV_VAR} file "
+            f"Set SECRET_KEY or SECRET_KEY_FILE in the environment or the {SETTINGS_ENV_VAR} file "
             '(e.g. python3 -c "import secrets; print(secrets.token_hex(32))").'
         )
     for key in ("MAX_NAME_LENGTH", "PAGE_SIZE"):

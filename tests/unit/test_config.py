@@ -167,3 +167,16 @@ def test_unreadable_settings_file_is_a_clear_error(tmp_path, monkeypatch, conten
 def test_invalid_numbers_are_refused(key, value):
     with pytest.raises(ConfigurationError, match=f"{key} must be a positive integer"):
         create_app("testing", {key: value})
+
+
+def test_secret_key_is_read_from_a_file(tmp_path, monkeypatch):
+    key_file = tmp_path / "secret_key"
+    key_file.write_text("f" * 64 + "\n")
+    monkeypatch.setenv("NAMES_SECRET_KEY_FILE", str(key_file))
+    app = create_app("production", {"DATABASE_URL": sqlite_url(tmp_path)})
+    assert app.config["SECRET_KEY"] == "f" * 64
+
+
+def test_unreadable_secret_key_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="Cannot read SECRET_KEY_FILE .*missing"):
+        create_app("production", {"SECRET_KEY_FILE": str(tmp_path / "missing")})
