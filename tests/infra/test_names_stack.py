@@ -1,0 +1,156 @@
+"""The deployed host serves the names page: behaviour over HTTP first, then state."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.helpers import csrf_token
+
+pytestmark = pytest.mark.web
+
+SOCKET = "/run/names/uwsgi.sock"
+ROOT = "/srv/names"
+
+
+def test_page_is_served_through_nginx(http):
+    response = http.request("/")
+    assert response["status"] == 200
+    assert response["server"].startswith("nginx")
+    assert "<h1>Hello World!</h1>" in response["content"]
+    assert "Please enter a name:" in response["content"]
+
+
+def test_name_posted_with_the_form_token_is_listed(http):
+    name = f"Testinfra {uuid.uuid4().hex[:8]}"
+    token = csrf_token(http.request("/")["content"])
+    posted = http.request("/", method="POST", form={"csrf_token": token, "name": name})
+    assert posted["status"] == 303
+    assert posted["location"] in ("/", "http://127.0.0.1/")
+    assert f'<span class="name">{name}</span>' in http.request("/")["content"]
+
+
+def test_post_without_the_form_token_is_refused(http):
+    name = f"Forged {uuid.uuid4().hex[:8]}"
+    assert http.request("/", method="POST", form={"name": name})["status"] == 400
+    assert name not in http.request("/")["content"]
+
+
+def test_health_reports_the_deployed_version(http, deployed_version):
+    response = http.request("/healthz")
+    assert response["status"] == 200
+    assert json.loads(response["content"]) == {
+        "status": "ok",
+        "version": deployed_version,
+        "database": "ok",
+    }
+
+
+def test_static_files_are_served_by_nginx(http):
+    response = http.request("/static/style.css")
+    assert response["status"] == 200
+    assert response["content_type"].startswith("text/css")
+    assert "expires" in response
+
+
+@pytest.mark.parametrize(
+    ("unit", "kind"),
+    [("nginx", "service"), ("names-uwsgi", "socket"), ("names-uwsgi", "service")],
+)
+def test_units_are_running_and_enabled(host, unit, kind):
+    service = host.service(f"{unit}.{kind}")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_nginx_configuration_is_valid(host):
+    assert host.run("nginx -t").rc == 0
+
+
+def test_default_site_is_removed(host):
+    assert not host.file("/etc/nginx/sites-enabled/default").exists
+    assert host.file("/etc/nginx/sites-enabled/names.conf").linked_to == (
+        "/etc/nginx/sites-available/names.conf"
+    )
+
+
+def test_socket_is_reachable_only_by_the_web_server(host):
+    socket = host.file(SOCKET)
+    assert socket.is_socket
+    assert socket.user == "root"
+    assert socket.group == "www-data"
+    assert socket.mode == 0o660
+
+
+def test_app_processes_do_not_run_as_root(host):
+    main = host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
+    processes = [p for p in host.process.filter() if str(p.pid) == main or str(p.ppid) == main]
+    assert len(processes) == 1 + 4  # the master and its workers (uwsgi_processes)
+    assert {p.user for p in processes} == {"names"}
+
+
+def test_app_user_cannot_log_in(host):
+    user = host.user("names")
+    assert user.shell == "/usr/sbin/nologin"
+    assert user.group == "names"
+
+
+def test_current_points_at_the_deployed_release(host, deployed_version):
+    current = host.file(f"{ROOT}/current")
+    assert current.is_symlink
+    assert current.linked_to == f"{ROOT}/releases/{deployed_version}"
+
+
+def test_release_code_belongs_to_root(host, deployed_version):
+    release = host.file(f"{ROOT}/releases/{deployed_version}")
+    assert (release.user, release.group, release.mode) == ("root", "root", 0o755)
+    app_dir = host.check_output(
+        f"find {ROOT}/releases/{deployed_version}/venv -path '*/site-packages/app' -type d"
+    )
+    assert host.file(app_dir).user == "root"
+    assert host.run(f"sudo -u names test -w {app_dir}").rc != 0
+
+
+def test_database_lives_outside_the_releases(host):
+    database = host.file("/var/lib/names/db/names.sqlite3")
+    assert database.is_file
+    assert database.user == "names"
+    assert not host.check_output(f"readlink -f {database.path}").startswith(ROOT)
+
+
+@pytest.mark.parametrize("path", ["/var/lib/names/secret_key", "/etc/names/names.toml"])
+def test_secret_bearing_files_are_tight(host, path):
+    secret = host.file(path)
+    assert (secret.user, secret.group) == ("root", "names")
+    assert secret.mode == 0o640
+
+
+def test_secret_key_is_generated_and_strong(host):
+    key = host.file("/var/lib/names/secret_key").content_string.strip()
+    assert len(key) == 64
+    assert set(key) <= set("0123456789abcdef")
+
+
+def test_reload_replaces_the_workers_without_a_restart(host, http):
+    """`systemctl reload` is a chain reload: same master, no restart, every worker new."""
+
+    def state():
+        main = host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
+        restarts = host.check_output("systemctl show -p NRestarts --value names-uwsgi.service")
+        workers = set(host.check_output(f"ps -o pid= --ppid {main}").split())
+        return main, restarts, workers
+
+    main, restarts, workers = state()
+    assert len(workers) == 4
+    assert host.run("systemctl reload names-uwsgi.service").rc == 0
+    for _ in range(60):  # bounded: a worker takes about a second to load the app
+        now = state()
+        if not now[2] & workers and len(now[2]) == len(workers):
+            break
+        host.run("sleep 1")
+    assert now[:2] == (main, restarts)
+    assert not now[2] & workers, "some workers were not replaced"
+    assert len(now[2]) == len(workers)
+    assert http.request("/healthz")["status"] == 200
