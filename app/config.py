@@ -69,7 +69,7 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
-    DATABASE_PATH = "/var/lib/names/names.sqlite3"
+    DATABASE_PATH = "/var/lib/names/db/names.sqlite3"
 
 
 CONFIGS: dict[str, type[Config]] = {

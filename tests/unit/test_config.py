@@ -97,7 +97,7 @@ def test_wsgi_entry_point_exposes_the_application(tmp_path, monkeypatch):
 def test_production_database_defaults_outside_the_code(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s" * 64)
     app = create_app("production")
-    assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:////var/lib/names/names.sqlite3"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:////var/lib/names/db/names.sqlite3"
 
 
 def test_development_database_defaults_to_the_instance_folder():

@@ -1,0 +1,67 @@
+"""Each role's interface has one source of truth: defaults/main.yml and
+meta/argument_specs.yml must describe the same variables with the same defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
+ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "tasks" / "main.yml").is_file())
+# Required variables have no default to document.
+REQUIRED_WITHOUT_DEFAULT = {"names_app_version"}
+
+
+def load(role: str, relative: str):
+    return yaml.safe_load((ROLES_DIR / role / relative).read_text())
+
+
+def spec_options(role: str) -> dict:
+    return load(role, "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+
+
+def test_roles_are_found():
+    assert set(ROLES) >= {"names_app", "nginx", "uwsgi"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_defaults_and_argument_specs_name_the_same_variables(role):
+    defaults = set(load(role, "defaults/main.yml"))
+    options = set(spec_options(role))
+    assert defaults == options - REQUIRED_WITHOUT_DEFAULT
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_spec_defaults_match_the_role_defaults(role):
+    defaults = load(role, "defaults/main.yml")
+    for name, option in spec_options(role).items():
+        if name in REQUIRED_WITHOUT_DEFAULT:
+            assert option.get("required") is True, name
+            assert "default" not in option, name
+        else:
+            assert option.get("default") == defaults[name], name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_option_is_typed_and_described(role):
+    for name, option in spec_options(role).items():
+        assert option.get("type"), f"{name} has no type"
+        assert option.get("description"), f"{name} has no description"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_public_variables_carry_the_role_prefix(role):
+    prefix = f"{role}_"
+    assert all(name.startswith(prefix) for name in spec_options(role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_default_is_documented_by_a_comment(role):
+    lines = (ROLES_DIR / role / "defaults" / "main.yml").read_text().splitlines()
+    for index, line in enumerate(lines):
+        if line and not line[0].isspace() and not line.startswith(("#", "---")):
+            assert lines[index - 1].startswith("#"), f"{line.split(':')[0]} has no comment above it"
