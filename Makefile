@@ -108,8 +108,16 @@ endif
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml -e names_app_version=$(VERSION)
 	@$(if $(IS_LOCAL),echo "names $(VERSION) is served at $(LOCAL_URL)",echo "names $(VERSION) deployed to $(INVENTORY)")
 
+.PHONY: rollback
+rollback: venv ## Roll INVENTORY back to the previous release, or to TO=x.y.z (health-gated)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/rollback.yml $(if $(TO),-e names_app_rollback_to=$(TO))
+
+.PHONY: unlock
+unlock: venv ## Clear a deploy lock left by a killed run (docs/runbook.md)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/unlock.yml
+
 .PHONY: status
-status: venv ## Show each host's active release and health
+status: venv ## Show each host's active release, health and last deploys
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml
 
 .PHONY: destroy-local

@@ -40,11 +40,12 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
 
-    from app import errors, health, names
+    from app import errors, health, maintenance, names
 
     app.register_blueprint(names.bp)
     app.register_blueprint(health.bp)
     errors.register(app)
+    maintenance.register(app)
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

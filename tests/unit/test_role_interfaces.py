@@ -21,7 +21,11 @@ def load(role: str, relative: str):
 
 
 def spec_options(role: str) -> dict:
-    return load(role, "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    """The options of every entry point of the role."""
+    options = {}
+    for entry_point in load(role, "meta/argument_specs.yml")["argument_specs"].values():
+        options.update(entry_point.get("options", {}))
+    return options
 
 
 def test_roles_are_found():
