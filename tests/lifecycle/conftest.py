@@ -1,0 +1,146 @@
+"""Fixtures of the lifecycle scenario (molecule/lifecycle): run the real playbooks
+against the scenario's host and build the releases the story needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = "http://127.0.0.1:18080"
+REPORT = ROOT / "build" / "lifecycle-report.json"
+
+# The second migration release B carries: an index, which the release before it
+# (A) does not know and does not mind. That is the rule for every migration.
+MIGRATION_0002 = '''"""Index names by name (lifecycle test release).
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_index("ix_names_name", "names", ["name"])
+
+
+def downgrade():
+    raise RuntimeError("Downgrades are not supported.")
+'''
+
+# The fault release C carries: the WSGI module fails on import, so the release
+# cannot start. The health gate must stop it.
+FAULT = '\nraise RuntimeError("injected fault: this release cannot start")\n'
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    seconds: float
+
+    @property
+    def changed(self) -> dict[str, int]:
+        recap = re.findall(r"^(\S+)\s*: ok=\d+\s+changed=(\d+)", self.output, re.MULTILINE)
+        return {host: int(changed) for host, changed in recap if host != "localhost"}
+
+
+def run_playbook(playbook: str, **extra_vars: str) -> Run:
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    assert inventory, "run by Molecule's verifier (MOLECULE_INVENTORY_FILE unset)"
+    args = [arg for key, value in extra_vars.items() for arg in ("-e", f"{key}={value}")]
+    started = time.monotonic()
+    result = subprocess.run(
+        ["ansible-playbook", "-i", inventory, f"playbooks/{playbook}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+    )
+    return Run(result.returncode, result.stdout + result.stderr, time.monotonic() - started)
+
+
+def start_playbook(playbook: str, **extra_vars: str) -> subprocess.Popen:
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    args = [arg for key, value in extra_vars.items() for arg in ("-e", f"{key}={value}")]
+    return subprocess.Popen(
+        ["ansible-playbook", "-i", inventory, f"playbooks/{playbook}", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+    )
+
+
+def build_release(tmp: Path, version: str, out: Path, change=None) -> Path:
+    """Build a release of the working tree, optionally changed by ``change(tree)``."""
+    tree = tmp / f"tree-{version}"
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z", "--", "app", "tools",
+         "pyproject.toml", "requirements-runtime.txt"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, files):
+        target = tree / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    if change:
+        change(tree)
+    built = subprocess.run(
+        [sys.executable, str(tree / "tools" / "build_release.py"), "--version", version,
+         "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    return out / f"names-{version}.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def version_a(host) -> str:
+    return host.ansible.get_variables()["names_app_version"]
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory, version_a) -> dict:
+    """Versions B (with migration 0002) and C (with the fault), built in a dist of their own."""
+    tmp = tmp_path_factory.mktemp("releases")
+    dist = tmp / "dist"
+    version_b, version_c = f"{version_a}.post1", f"{version_a}.post2"
+
+    def add_migration(tree: Path) -> None:
+        (tree / "app/migrations/versions/0002_index_names_by_name.py").write_text(MIGRATION_0002)
+
+    def inject_fault(tree: Path) -> None:
+        with (tree / "app" / "wsgi.py").open("a") as wsgi:
+            wsgi.write(FAULT)
+
+    build_release(tmp, version_b, dist, add_migration)
+    build_release(tmp, version_c, dist, inject_fault)
+    return {"a": version_a, "b": version_b, "c": version_c, "dist": dist, "tmp": tmp}
+
+
+@pytest.fixture(scope="module")
+def report():
+    """Figures of the run, written to build/lifecycle-report.json at the end."""
+    figures: dict = {}
+    yield figures
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"\nlifecycle figures ({REPORT}):\n{json.dumps(figures, indent=2)}")

@@ -1,0 +1,221 @@
+"""Constant traffic against the names page, counting every failed request.
+
+Each client is a browser-like session: it loads the page once (cookie and CSRF
+token), then alternates GET / and POST of a unique name with that same token for
+as long as the load runs, so a form loaded before a deploy is submitted after
+it. A request fails on a connection error, a timeout, or any status other than
+the expected one (200 for pages, 303 for a stored name). Loops are bounded in
+requests and in time; the target must be a loopback address.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import re
+import statistics
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+NAME_ITEM = re.compile(r'<span class="name">([^<]*)</span>')
+
+
+@dataclass
+class LoadReport:
+    """What one load run saw."""
+
+    requests: int = 0
+    failures: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    stored_names: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def percentile(self, fraction: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+    def summary(self) -> dict:
+        return {
+            "requests": self.requests,
+            "failed": len(self.failures),
+            "names_stored": len(self.stored_names),
+            "seconds": round(self.seconds, 1),
+            "p50_ms": round(self.percentile(0.50) * 1000, 1),
+            "p99_ms": round(self.percentile(0.99) * 1000, 1),
+            "max_ms": round(max(self.latencies, default=0.0) * 1000, 1),
+            "mean_ms": round(statistics.fmean(self.latencies) * 1000, 1) if self.latencies else 0,
+            "first_failures": self.failures[:5],
+        }
+
+
+class Session:
+    """One client: a keep-alive connection, a session cookie and a CSRF token."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.connection: http.client.HTTPConnection | None = None
+        self.cookie = ""
+        self.token = ""
+
+    def request(self, method: str, path: str, body: str | None = None):
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        while True:
+            reused = self.connection is not None
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(
+                    self.host, self.port, timeout=self.timeout
+                )
+            try:
+                self.connection.request(method, path, body=body, headers=headers)
+                response = self.connection.getresponse()
+                content = response.read().decode("utf-8", "replace")
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # A keep-alive connection the server closed while idle is normal
+                # HTTP, and browsers retry on a new connection. On a new
+                # connection the same error is a failed request.
+                self.close()
+                if not reused:
+                    raise
+                continue
+            cookie = response.getheader("Set-Cookie")
+            if cookie:
+                self.cookie = cookie.split(";", 1)[0]
+            return response.status, content
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+def _client(base: tuple[str, int], tag: str, report: LoadReport, lock, stop, limits) -> None:
+    session = Session(*base, timeout=limits["timeout"])
+    sequence = 0
+    next_at = time.monotonic()
+    while not stop.is_set():
+        # Pace the client so the load spans a whole deploy at a steady rate.
+        next_at += limits["interval"]
+        pause = next_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        with lock:
+            if report.requests >= limits["max_requests"]:
+                return
+            report.requests += 1
+        sequence += 1
+        posting = bool(session.token) and sequence % 2 == 0
+        name = f"load {tag} {sequence}"
+        started = time.monotonic()
+        try:
+            if posting:
+                body = urllib.parse.urlencode({"csrf_token": session.token, "name": name})
+                status, content = session.request("POST", "/", body)
+                expected = 303
+            else:
+                status, content = session.request("GET", "/")
+                expected = 200
+                match = CSRF_FIELD.search(content)
+                if match and not session.token:
+                    session.token = match.group(1)
+            outcome = None if status == expected else f"{'POST' if posting else 'GET'} {status}"
+        except (OSError, http.client.HTTPException) as exc:
+            outcome = f"{'POST' if posting else 'GET'} {exc.__class__.__name__}: {exc}"
+            session.close()
+        elapsed = time.monotonic() - started
+        with lock:
+            report.latencies.append(elapsed)
+            if outcome:
+                report.failures.append(outcome)
+            elif posting:
+                report.stored_names.append(name)
+    session.close()
+
+
+class Load:
+    """Run clients in the background: ``with Load(url) as load: ...; report = load.report``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clients: int = 8,
+        rate: float = 150.0,
+        min_requests: int = 3000,
+        max_requests: int = 50000,
+        max_seconds: float = 240.0,
+        timeout: float = 10.0,
+        tag: str = "run",
+    ) -> None:
+        parsed = urllib.parse.urlparse(url)
+        if not ipaddress.ip_address(parsed.hostname).is_loopback:
+            raise ValueError(f"load targets loopback addresses only, not {parsed.hostname}")
+        self.base = (parsed.hostname, parsed.port or 80)
+        self.clients = clients
+        self.min_requests = min_requests
+        self.max_seconds = max_seconds
+        self.limits = {
+            "max_requests": max_requests,
+            "timeout": timeout,
+            "interval": clients / rate,
+        }
+        self.tag = tag
+        self.report = LoadReport()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._started = 0.0
+
+    def __enter__(self) -> Load:
+        self._started = time.monotonic()
+        for index in range(self.clients):
+            thread = threading.Thread(
+                target=_client,
+                args=(self.base, f"{self.tag}-{index}", self.report, self._lock, self._stop,
+                      self.limits),
+                daemon=True,
+            )  # fmt: skip
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def wait_for(self, requests: int) -> None:
+        """Block until the clients have sent ``requests`` requests (bounded by max_seconds)."""
+        while self.report.requests < requests and self._running():
+            time.sleep(0.05)
+
+    def _running(self) -> bool:
+        return time.monotonic() - self._started < self.max_seconds and any(
+            t.is_alive() for t in self._threads
+        )
+
+    def __exit__(self, *exc_info) -> None:
+        self.wait_for(self.min_requests)
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.limits["timeout"] + 5)
+        self.report.seconds = time.monotonic() - self._started
+
+
+def listed_names(url: str, timeout: float = 10.0, max_pages: int = 2000) -> set[str]:
+    """Every name on the page, following the "Older" links to the last page."""
+    parsed = urllib.parse.urlparse(url)
+    session = Session(parsed.hostname, parsed.port or 80, timeout)
+    names: set[str] = set()
+    try:
+        for page in range(1, max_pages + 1):
+            status, content = session.request("GET", f"/?page={page}")
+            if status != 200:
+                raise AssertionError(f"page {page} answered {status}")
+            names.update(NAME_ITEM.findall(content))
+            if 'rel="next"' not in content:
+                return names
+    finally:
+        session.close()
+    raise AssertionError(f"more than {max_pages} pages")

@@ -1,0 +1,298 @@
+"""The release lifecycle, told in order on one host (molecule/lifecycle).
+
+Deploy A (converge), add names, upgrade to B under load, try a broken C (the
+health gate stops it), try bad tarballs (refused before any change), roll back
+to A under load while a second deploy is refused by the lock, then check that
+the audit log tells that story. Tests depend on the ones before them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+import pytest
+
+from tests.helpers import csrf_token
+from tests.lifecycle.conftest import URL, run_playbook, start_playbook
+from tests.lifecycle.loadgen import Load, listed_names
+
+pytestmark = pytest.mark.web
+
+LOCK = "/run/lock/names-deploy"
+AUDIT_LOG = "/var/log/names/deploys.log"
+STORY: dict = {"names": []}
+
+
+def health() -> dict:
+    with urllib.request.urlopen(f"{URL}/healthz", timeout=10) as response:
+        return json.load(response)
+
+
+def current(host) -> str:
+    return host.file("/srv/names/current").linked_to.rsplit("/", 1)[-1]
+
+
+def audit(host) -> list[dict]:
+    return [json.loads(line) for line in host.file(AUDIT_LOG).content_string.splitlines()]
+
+
+def add_name(name: str) -> None:
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    token = csrf_token(opener.open(f"{URL}/", timeout=10).read().decode())
+    body = urllib.parse.urlencode({"csrf_token": token, "name": name}).encode()
+    with opener.open(f"{URL}/", data=body, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_a_serves_after_converge(host, version_a):
+    assert health() == {"status": "ok", "version": version_a, "database": "ok"}
+    assert current(host) == version_a
+
+
+def test_names_are_added_on_a():
+    STORY["names"] = [f"Before upgrade {uuid.uuid4().hex[:6]}" for _ in range(3)]
+    for name in STORY["names"]:
+        add_name(name)
+    assert set(STORY["names"]) <= listed_names(URL)
+
+
+def test_upgrade_to_b_under_load_fails_no_request(host, releases, report):
+    with Load(URL, tag="upgrade") as load:
+        load.wait_for(300)
+        run = run_playbook(
+            "site.yml", names_app_version=releases["b"], names_app_release_dir=releases["dist"]
+        )
+    assert run.returncode == 0, run.output[-3000:]
+    report["upgrade"] = {**load.report.summary(), "deploy_seconds": round(run.seconds, 1)}
+    assert load.report.requests >= 3000
+    assert load.report.failures == [], load.report.summary()
+    listed = listed_names(URL)
+    assert set(load.report.stored_names) <= listed, "a POSTed name is missing"
+    assert set(STORY["names"]) <= listed, "names from before the upgrade are missing"
+    assert health()["version"] == releases["b"]
+    assert current(host) == releases["b"]
+
+
+def test_b_migrated_after_backing_up_the_database(host, releases):
+    backups = host.file(f"/var/lib/names/backups/{releases['b']}")
+    assert backups.is_directory
+    files = host.check_output(f"find {backups.path} -name 'names-*.sqlite3'").split()
+    assert len(files) == 1
+    backup = host.file(files[0])
+    assert (backup.user, backup.mode) == ("names", 0o600)
+    assert "0002 (head)" in host.check_output(
+        "sudo -u names NAMES_CONFIG=production NAMES_SETTINGS=/etc/names/names.toml "
+        "/srv/names/current/venv/bin/names db current 2>/dev/null"
+    )
+
+
+def test_broken_c_is_stopped_by_the_health_gate(host, releases):
+    run = run_playbook(
+        "site.yml", names_app_version=releases["c"], names_app_release_dir=releases["dist"]
+    )
+    assert run.returncode != 0
+    assert f"Release {releases['c']} failed the health gate" in run.output
+    assert f"{releases['b']} keeps serving" in run.output
+    assert f"journalctl -u names-uwsgi-canary@{releases['c']}" in run.output
+    assert "injected fault" in run.output
+    assert current(host) == releases["b"]
+    assert health()["version"] == releases["b"]
+    assert not host.service(f"names-uwsgi-canary@{releases['c']}").is_running
+
+
+def _repack(source, target, *, drop_manifest=False, manifest_change=None):
+    with tarfile.open(source) as old, tarfile.open(target, "w:gz") as new:
+        for member in old.getmembers():
+            data = old.extractfile(member).read() if member.isfile() else None
+            if member.name.endswith("/MANIFEST.json"):
+                if drop_manifest:
+                    continue
+                if manifest_change:
+                    manifest = json.loads(data)
+                    manifest_change(manifest)
+                    data = json.dumps(manifest).encode()
+                    member.size = len(data)
+            new.addfile(member, io.BytesIO(data) if data is not None else None)
+
+
+def _only_python_313(manifest):
+    manifest["target_pythons"] = ["3.13"]
+    manifest["wheels"] = {"3.13": manifest["wheels"]["3.13"]}
+
+
+BAD_TARBALLS = {
+    "checksum-mismatch": ("Checksum mismatch", False),
+    "truncated": ("is not a names release", True),
+    "not-gzip": ("is not a names release", True),
+    "no-manifest": ("is not a names release", True),
+    "no-wheels-for-host-python": ("with wheels for Python 3.11", True),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TARBALLS)
+def test_bad_tarball_is_refused_before_any_change(host, releases, case):
+    message, rewrite_checksum = BAD_TARBALLS[case]
+    version = f"{releases['a']}.post9"
+    dist = releases["tmp"] / f"bad-{case}"
+    dist.mkdir()
+    good = releases["dist"] / f"names-{releases['b']}.tar.gz"
+    tarball = dist / f"names-{version}.tar.gz"
+    renamed = lambda m: m.update(version=version)  # noqa: E731 - a one-line manifest edit
+    _repack(good, tarball, manifest_change=renamed)
+    if case == "truncated":
+        tarball.write_bytes(tarball.read_bytes()[: tarball.stat().st_size // 2])
+    elif case == "not-gzip":
+        tarball.write_bytes(b"PK\x03\x04 this is a zip file, not a release\n" * 100)
+    elif case == "no-manifest":
+        _repack(good, tarball, drop_manifest=True)
+    elif case == "no-wheels-for-host-python":
+        _repack(good, tarball, manifest_change=lambda m: (renamed(m), _only_python_313(m)))
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    (dist / f"{tarball.name}.sha256").write_text(f"{digest}  {tarball.name}\n")
+    if not rewrite_checksum:
+        with tarball.open("ab") as appended:
+            appended.write(b"tampered")
+    entries_before = len(audit(host))
+
+    run = run_playbook("site.yml", names_app_version=version, names_app_release_dir=dist)
+
+    assert run.returncode != 0
+    assert message in run.output, run.output[-2000:]
+    assert set(run.changed.values()) == {0}, run.changed
+    assert not host.file(f"/srv/names/releases/{version}").exists
+    assert not host.file(f"/srv/names/archive/names-{version}.tar.gz").exists
+    assert len(audit(host)) == entries_before
+    assert current(host) == releases["b"]
+
+
+def test_rollback_to_a_under_load_while_a_second_deploy_is_refused(host, releases, report):
+    with Load(URL, tag="rollback") as load:
+        load.wait_for(300)
+        started = time.monotonic()
+        rollback = start_playbook("rollback.yml", names_app_rollback_to=releases["a"])
+        deadline = time.monotonic() + 60
+        while not host.file(LOCK).exists and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert host.file(LOCK).exists, "the rollback never took the lock"
+        second = run_playbook("site.yml", names_app_version=releases["a"])
+        output, _ = rollback.communicate(timeout=600)
+        rollback_seconds = time.monotonic() - started
+    assert rollback.returncode == 0, output[-3000:]
+    report["rollback"] = {**load.report.summary(), "rollback_seconds": round(rollback_seconds, 1)}
+    assert second.returncode != 0
+    assert "is locked by another rollback" in second.output
+    assert "since" in second.output
+    assert load.report.requests >= 3000
+    assert load.report.failures == [], load.report.summary()
+    assert set(load.report.stored_names) <= listed_names(URL)
+    assert health()["version"] == releases["a"]
+    assert current(host) == releases["a"]
+    assert not host.file(LOCK).exists
+
+
+def test_rollback_to_a_version_not_on_disk_is_refused(host, releases):
+    run = run_playbook("rollback.yml", names_app_rollback_to="0.0.1")
+    assert run.returncode != 0
+    assert "Release 0.0.1 is not installed" in run.output
+    assert releases["b"] in run.output  # the message lists what is on disk
+    assert current(host) == releases["a"]
+
+
+def test_stale_lock_is_reported_and_cleared_by_the_documented_command(host, version_a):
+    since = "2026-01-01T00:00:00Z"
+    owner = {"operator": "ghost", "controller": "lost-laptop", "action": "deploy",
+             "version": "9.9.9", "since": since, "since_epoch": 1767225600}  # fmt: skip
+    host.run(f"mkdir -m 0700 {LOCK}")
+    host.run(f"echo '{json.dumps(owner)}' > {LOCK}/owner.json")
+
+    refused = run_playbook("site.yml", names_app_version=version_a)
+    assert refused.returncode != 0
+    assert f"locked by another deploy: ghost@lost-laptop since {since}" in refused.output
+    assert "STALE" in refused.output
+    assert set(refused.changed.values()) == {0}
+
+    cleared = run_playbook("unlock.yml")
+    assert cleared.returncode == 0
+    assert "ghost" in cleared.output
+    assert not host.file(LOCK).exists
+    again = run_playbook("site.yml", names_app_version=version_a)
+    assert again.returncode == 0, again.output[-2000:]
+    assert set(again.changed.values()) == {0}
+
+
+def test_control_hard_restart_under_load_is_seen_failing(host, report):
+    """The harness sees failures: closing the socket under load fails requests."""
+    with Load(URL, tag="control", min_requests=1500) as load:
+        load.wait_for(300)
+        host.run("systemctl restart names-uwsgi.socket names-uwsgi.service")
+        load.wait_for(1200)
+    report["control_hard_restart"] = load.report.summary()
+    assert load.report.failures, "the harness saw no failure through a hard restart"
+    assert health()["status"] == "ok"
+
+
+def test_names_survive_service_and_container_restarts(host, releases):
+    names = set(STORY["names"])
+    host.run("systemctl restart names-uwsgi.service")
+    assert names <= listed_names(URL)
+    subprocess.run(["docker", "restart", host.backend.name], check=True, timeout=120)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if health()["status"] == "ok":
+                break
+        except OSError:
+            pass
+        time.sleep(1)
+    assert names <= listed_names(URL)
+    assert health()["version"] == releases["a"]
+
+
+def test_audit_log_tells_the_story(host, releases):
+    story = [(e["action"], e["to"], e["result"]) for e in audit(host)]
+    expected = [
+        ("deploy", releases["a"], "deployed"),
+        ("deploy", releases["b"], "deployed"),
+        ("deploy", releases["c"], "failed"),
+        ("rollback", releases["a"], "rolled back"),
+        ("deploy", releases["a"], "refused"),
+    ]
+    positions = [story.index(event) for event in expected]
+    assert positions[:4] == sorted(positions[:4]), story
+    rollback = next(e for e in audit(host) if e["action"] == "rollback")
+    assert (rollback["from"], rollback["to"]) == (releases["b"], releases["a"])
+
+
+def test_audit_entries_are_well_formed(host):
+    keys = {"time", "host", "operator", "controller", "action", "from", "to",
+            "tarball_sha256", "result", "message"}  # fmt: skip
+    for entry in audit(host):
+        assert set(entry) == keys
+        assert time.strptime(entry["time"], "%Y-%m-%dT%H:%M:%SZ")
+        assert entry["action"] in {"deploy", "rollback"}
+        assert entry["result"] in {"deployed", "unchanged", "failed", "refused", "rolled back"}
+        if entry["result"] in {"deployed", "rolled back"}:
+            assert len(entry["tarball_sha256"]) == 64
+
+
+def test_logs_backups_and_lock_are_tight(host):
+    log = host.file(AUDIT_LOG)
+    assert (log.user, log.group, log.mode) == ("root", "adm", 0o640)
+    assert host.file("/var/log/names").mode == 0o750
+    backups = host.file("/var/lib/names/backups")
+    assert (backups.user, backups.mode) == ("names", 0o750)
+    assert not host.file(LOCK).exists
+
+
+def test_old_releases_are_pruned_but_active_and_previous_kept(host, releases):
+    on_disk = set(host.check_output("ls /srv/names/releases").split())
+    assert {releases["a"], releases["b"]} <= on_disk
+    assert len(on_disk) <= 5
