@@ -129,6 +129,10 @@ molecule: venv images ## Run every Molecule scenario (Debian 12 and 13 container
 	@[ -f "$(TARBALL)" ] || $(MAKE) release
 	NAMES_VERSION=$(VERSION) $(BIN)/molecule test --all
 
+.PHONY: bench
+bench: venv ## Benchmark the local target: requests/s, p50, p99 (medians of 5 runs)
+	$(BIN)/python -m tests.lifecycle.bench --url $(LOCAL_URL:/=) --runs 5
+
 .PHONY: test
 test: lint unit release-check molecule ## Everything: lint, unit, release checks, Molecule
 

@@ -119,7 +119,7 @@ def version_a(host) -> str:
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory, version_a) -> dict:
-    """Versions B (with migration 0002) and C (with the fault), built in a dist of their own."""
+    """Versions B (with migration 0002) and C (B plus the fault), built in a dist of their own."""
     tmp = tmp_path_factory.mktemp("releases")
     dist = tmp / "dist"
     version_b, version_c = f"{version_a}.post1", f"{version_a}.post2"
@@ -128,6 +128,7 @@ def releases(tmp_path_factory, version_a) -> dict:
         (tree / "app/migrations/versions/0002_index_names_by_name.py").write_text(MIGRATION_0002)
 
     def inject_fault(tree: Path) -> None:
+        add_migration(tree)  # C comes after B: it carries B's migration too
         with (tree / "app" / "wsgi.py").open("a") as wsgi:
             wsgi.write(FAULT)
 

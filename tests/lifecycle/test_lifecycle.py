@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+import shlex
 import subprocess
 import tarfile
 import time
@@ -21,7 +23,7 @@ import uuid
 import pytest
 
 from tests.helpers import csrf_token
-from tests.lifecycle.conftest import URL, run_playbook, start_playbook
+from tests.lifecycle.conftest import ROOT, URL, run_playbook, start_playbook
 from tests.lifecycle.loadgen import Load, listed_names
 
 pytestmark = pytest.mark.web
@@ -108,10 +110,13 @@ def test_broken_c_is_stopped_by_the_health_gate(host, releases):
     assert not host.service(f"names-uwsgi-canary@{releases['c']}").is_running
 
 
-def _repack(source, target, *, drop_manifest=False, manifest_change=None):
+def _repack(source, target, version, *, drop_manifest=False, manifest_change=None):
+    """Copy a release tarball as version ``version``, optionally altered."""
     with tarfile.open(source) as old, tarfile.open(target, "w:gz") as new:
         for member in old.getmembers():
             data = old.extractfile(member).read() if member.isfile() else None
+            member.name = f"names-{version}/" + member.name.partition("/")[2]
+            member.name = member.name.rstrip("/") or f"names-{version}"
             if member.name.endswith("/MANIFEST.json"):
                 if drop_manifest:
                     continue
@@ -146,15 +151,15 @@ def test_bad_tarball_is_refused_before_any_change(host, releases, case):
     good = releases["dist"] / f"names-{releases['b']}.tar.gz"
     tarball = dist / f"names-{version}.tar.gz"
     renamed = lambda m: m.update(version=version)  # noqa: E731 - a one-line manifest edit
-    _repack(good, tarball, manifest_change=renamed)
+    _repack(good, tarball, version, manifest_change=renamed)
     if case == "truncated":
         tarball.write_bytes(tarball.read_bytes()[: tarball.stat().st_size // 2])
     elif case == "not-gzip":
         tarball.write_bytes(b"PK\x03\x04 this is a zip file, not a release\n" * 100)
     elif case == "no-manifest":
-        _repack(good, tarball, drop_manifest=True)
+        _repack(good, tarball, version, drop_manifest=True)
     elif case == "no-wheels-for-host-python":
-        _repack(good, tarball, manifest_change=lambda m: (renamed(m), _only_python_313(m)))
+        _repack(good, tarball, version, manifest_change=lambda m: (renamed(m), _only_python_313(m)))
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
     (dist / f"{tarball.name}.sha256").write_text(f"{digest}  {tarball.name}\n")
     if not rewrite_checksum:
@@ -243,7 +248,8 @@ def test_names_survive_service_and_container_restarts(host, releases):
     names = set(STORY["names"])
     host.run("systemctl restart names-uwsgi.service")
     assert names <= listed_names(URL)
-    subprocess.run(["docker", "restart", host.backend.name], check=True, timeout=120)
+    container = host.ansible.get_variables()["inventory_hostname"]
+    subprocess.run(["docker", "restart", container], check=True, timeout=120)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -254,6 +260,24 @@ def test_names_survive_service_and_container_restarts(host, releases):
         time.sleep(1)
     assert names <= listed_names(URL)
     assert health()["version"] == releases["a"]
+
+
+def test_backup_is_restored_by_the_runbook_procedure(host, releases):
+    """The runbook's restore block, run as written, brings back the pre-upgrade database."""
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    script = re.search(r"^```sh restore\n(.*?)^```", runbook, re.MULTILINE | re.DOTALL).group(1)
+    after_backup = f"After backup {uuid.uuid4().hex[:6]}"
+    add_name(after_backup)
+    assert current(host) == releases["a"]  # the schema the backup was taken with
+
+    result = host.run(f"bash -euo pipefail -c {shlex.quote(script)}")
+
+    assert result.rc == 0, result.stderr
+    listed = listed_names(URL)
+    assert set(STORY["names"]) <= listed
+    assert after_backup not in listed
+    assert host.file("/var/lib/names/db/names.sqlite3.before-restore").exists
+    assert health()["status"] == "ok"
 
 
 def test_audit_log_tells_the_story(host, releases):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
-from app import cli, db
+from app import MIGRATIONS_DIR, cli, db
 from app.models import Name
 from tests.conftest import make_app
 
@@ -68,3 +70,49 @@ def test_names_command_runs_the_flask_cli(tmp_path, monkeypatch, capsys):
         cli.main()
     assert exited.value.code == 0
     assert "/healthz" in capsys.readouterr().out
+
+
+def db_state(app) -> dict:
+    result = app.test_cli_runner().invoke(args=["db-state"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_db_state_of_a_new_database_is_empty(tmp_path):
+    app = make_app(tmp_path, CREATE_SCHEMA_ON_STARTUP=False)
+    assert db_state(app) == {"state": "empty", "database": [], "release": ["0001"]}
+
+
+def test_db_state_after_upgrade_is_current(migrated_app):
+    assert db_state(migrated_app)["state"] == "current"
+
+
+def test_db_state_before_the_last_migration_is_behind(tmp_path):
+    """A release with a second migration sees a database at the first as behind."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    (migrations / "versions" / "0002_second.py").write_text(
+        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n'
+        "def upgrade():\n    pass\n"
+    )
+    app = make_app(tmp_path, CREATE_SCHEMA_ON_STARTUP=False)
+    assert app.test_cli_runner().invoke(args=["db", "upgrade", "0001"]).exit_code == 0
+    app.extensions["migrate"].directory = str(migrations)
+    assert db_state(app) == {"state": "behind", "database": ["0001"], "release": ["0002"]}
+    upgrade = ["db", "upgrade", "--directory", str(migrations)]
+    assert app.test_cli_runner().invoke(args=upgrade).exit_code == 0
+    assert db_state(app)["state"] == "current"
+
+
+def test_db_state_of_an_unknown_revision_is_ahead(tmp_path):
+    app = make_app(tmp_path, CREATE_SCHEMA_ON_STARTUP=False)
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('0000')"))
+    assert db_state(app) == {"state": "ahead", "database": ["0000"], "release": ["0001"]}
+
+
+def test_db_state_of_a_database_a_newer_release_migrated_is_ahead(migrated_app):
+    with migrated_app.app_context(), db.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    assert db_state(migrated_app)["state"] == "ahead"

@@ -1,0 +1,49 @@
+"""Benchmark the deployed names page (make bench): requests per second and latency.
+
+Runs the lifecycle load generator unpaced against a loopback URL several times
+and prints the median of each figure, so a noisy machine shows its spread.
+    python -m tests.lifecycle.bench --url http://127.0.0.1:8080 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+from tests.lifecycle.loadgen import Load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=3000, help="requests per run")
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    runs = []
+    for run in range(args.runs):
+        load = Load(
+            args.url,
+            clients=args.clients,
+            rate=1e9,  # unpaced: as fast as the server answers
+            min_requests=args.requests,
+            max_requests=args.requests,
+            tag=f"bench-{run}",
+        )
+        with load:
+            load.wait_for(args.requests)
+        summary = load.report.summary()
+        summary["requests_per_second"] = round(summary["requests"] / load.report.seconds, 1)
+        runs.append(summary)
+        print(json.dumps({k: summary[k] for k in ("requests_per_second", "p50_ms", "p99_ms",
+                                                  "failed")}))  # fmt: skip
+    medians = {
+        key: statistics.median(r[key] for r in runs)
+        for key in ("requests_per_second", "p50_ms", "p99_ms", "failed")
+    }
+    print(f"median of {args.runs} runs of {args.requests} requests: {json.dumps(medians)}")
+
+
+if __name__ == "__main__":
+    main()
