@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -154,3 +155,11 @@ def test_reload_replaces_the_workers_without_a_restart(host, http):
     assert not now[2] & workers, "some workers were not replaced"
     assert len(now[2]) == len(workers)
     assert http.request("/healthz")["status"] == 200
+
+
+def test_app_server_is_sandboxed(host):
+    """systemd-analyze rates the uWSGI unit's exposure at 2.0 or below (lower is safer)."""
+    out = host.check_output("systemd-analyze security --no-pager names-uwsgi.service")
+    overall = re.search(r"Overall exposure level for names-uwsgi\.service: ([0-9.]+)", out)
+    assert overall, out[-500:]
+    assert float(overall.group(1)) <= 2.0, out
