@@ -163,3 +163,31 @@ def test_app_server_is_sandboxed(host):
     overall = re.search(r"Overall exposure level for names-uwsgi\.service: ([0-9.]+)", out)
     assert overall, out[-500:]
     assert float(overall.group(1)) <= 2.0, out
+
+
+SECURITY_HEADERS = {
+    "content_security_policy": "default-src 'none'",
+    "x_content_type_options": "nosniff",
+    "x_frame_options": "DENY",
+    "referrer_policy": "same-origin",
+    "permissions_policy": "camera=()",
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        pytest.param("GET", "/", None, 200, id="page"),
+        pytest.param("GET", "/static/style.css", None, 200, id="static"),
+        pytest.param("GET", "/no/such/page", None, 404, id="not-found"),
+        pytest.param("DELETE", "/", None, 405, id="wrong-method"),
+        pytest.param("POST", "/", "x" * 70_000, 413, id="too-large"),
+    ],
+)
+def test_every_response_carries_the_security_headers(http, method, path, body, status):
+    extra = {"body": body, "body_format": "raw"} if body else {}
+    response = http.request(path, method=method, **extra)
+    assert response["status"] == status
+    for header, value in SECURITY_HEADERS.items():
+        assert value in response.get(header, ""), f"{header} missing on {method} {path}"
+    assert response["server"] == "nginx"  # no version (server_tokens off)
