@@ -191,3 +191,15 @@ def test_every_response_carries_the_security_headers(http, method, path, body, s
     for header, value in SECURITY_HEADERS.items():
         assert value in response.get(header, ""), f"{header} missing on {method} {path}"
     assert response["server"] == "nginx"  # no version (server_tokens off)
+
+
+def test_form_posts_beyond_the_rate_limit_get_429(host):
+    """A client flooding the form is limited (429) while the page stays readable."""
+    flood = host.check_output(
+        "for i in $(seq 60); do curl -s -o /dev/null -w '%{http_code}\\n' -X POST "
+        "http://127.0.0.1/; done | sort | uniq -c"
+    )
+    counts = {code: int(count) for count, code in (line.split() for line in flood.splitlines())}
+    assert counts.get("429", 0) >= 20, flood
+    assert set(counts) <= {"400", "429"}, flood  # 400: no CSRF token, refused by the app
+    assert host.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/").stdout == "200"
