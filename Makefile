@@ -18,7 +18,10 @@ PYTEST := $(BIN)/python -m pytest
 # Inventory of deploy/rollback/status; the default is the local container.
 INVENTORY ?= inventories/local
 LOCAL_INVENTORY := inventories/local
-LOCAL_URL := http://127.0.0.1:8080/
+LOCAL_URL := https://127.0.0.1:8443/
+LOCAL_HTTP_URL := http://127.0.0.1:8080/
+# The local target's self-signed certificate, which clients here trust.
+LOCAL_CERT := build/names-local.crt
 # The venv's tools (ansible-*, molecule) find each other on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 IS_LOCAL := $(filter $(abspath $(LOCAL_INVENTORY)),$(abspath $(INVENTORY)))
@@ -106,7 +109,7 @@ ifneq ($(IS_LOCAL),)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/local_target.yml
 endif
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml -e names_app_version=$(VERSION)
-	@$(if $(IS_LOCAL),echo "names $(VERSION) is served at $(LOCAL_URL)",echo "names $(VERSION) deployed to $(INVENTORY)")
+	@$(if $(IS_LOCAL),echo "names $(VERSION) is served at $(LOCAL_URL) ($(LOCAL_HTTP_URL) redirects there; self-signed certificate: make local-cert)",echo "names $(VERSION) deployed to $(INVENTORY)")
 
 .PHONY: rollback
 rollback: venv ## Roll INVENTORY back to the previous release, or to TO=x.y.z (health-gated)
@@ -129,9 +132,15 @@ molecule: venv images ## Run every Molecule scenario (Debian 12 and 13 container
 	@[ -f "$(TARBALL)" ] || $(MAKE) release
 	NAMES_VERSION=$(VERSION) $(BIN)/molecule test --all
 
+.PHONY: local-cert
+local-cert: ## Copy the local target's self-signed certificate to build/ (trust it with curl --cacert)
+	@mkdir -p $(dir $(LOCAL_CERT))
+	docker exec names-local cat /etc/nginx/tls/selfsigned.crt > $(LOCAL_CERT)
+	@echo "curl --cacert $(LOCAL_CERT) $(LOCAL_URL)"
+
 .PHONY: bench
-bench: venv ## Benchmark the local target: requests/s, p50, p99 (medians of 5 runs)
-	$(BIN)/python -m tests.lifecycle.bench --url $(LOCAL_URL:/=) --runs 5
+bench: venv local-cert ## Benchmark the local target: requests/s, p50, p99 (medians of 5 runs)
+	$(BIN)/python -m tests.lifecycle.bench --url $(LOCAL_URL:/=) --cacert $(LOCAL_CERT) --runs 5
 
 .PHONY: test
 test: lint unit release-check molecule ## Everything: lint, unit, release checks, Molecule

@@ -29,7 +29,7 @@ def test_name_posted_with_the_form_token_is_listed(http):
     token = csrf_token(http.request("/")["content"])
     posted = http.request("/", method="POST", form={"csrf_token": token, "name": name})
     assert posted["status"] == 303
-    assert posted["location"] in ("/", "http://127.0.0.1/")
+    assert posted["location"] in ("/", "https://127.0.0.1/")
     assert f'<span class="name">{name}</span>' in http.request("/")["content"]
 
 
@@ -171,6 +171,7 @@ SECURITY_HEADERS = {
     "x_frame_options": "DENY",
     "referrer_policy": "same-origin",
     "permissions_policy": "camera=()",
+    "strict_transport_security": "max-age=63072000",
 }
 
 
@@ -196,10 +197,10 @@ def test_every_response_carries_the_security_headers(http, method, path, body, s
 def test_form_posts_beyond_the_rate_limit_get_429(host):
     """A client flooding the form is limited (429) while the page stays readable."""
     flood = host.check_output(
-        "for i in $(seq 60); do curl -s -o /dev/null -w '%{http_code}\\n' -X POST "
-        "http://127.0.0.1/; done | sort | uniq -c"
+        "for i in $(seq 60); do curl -k -s -o /dev/null -w '%{http_code}\\n' -X POST "
+        "https://127.0.0.1/; done | sort | uniq -c"
     )
     counts = {code: int(count) for count, code in (line.split() for line in flood.splitlines())}
     assert counts.get("429", 0) >= 20, flood
     assert set(counts) <= {"400", "429"}, flood  # 400: no CSRF token, refused by the app
-    assert host.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/").stdout == "200"
+    assert host.run("curl -k -s -o /dev/null -w '%{http_code}' https://127.0.0.1/").stdout == "200"

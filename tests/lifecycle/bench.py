@@ -2,7 +2,7 @@
 
 Runs the lifecycle load generator unpaced against a loopback URL several times
 and prints the median of each figure, so a noisy machine shows its spread.
-    python -m tests.lifecycle.bench --url http://127.0.0.1:8080 --runs 5
+    python -m tests.lifecycle.bench --url https://127.0.0.1:8443 --cacert build/names-local.crt
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from tests.lifecycle.loadgen import Load
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--url", default="https://127.0.0.1:8443")
+    parser.add_argument("--cacert", help="CA file an HTTPS target is verified against")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=3000, help="requests per run")
     parser.add_argument("--clients", type=int, default=8)
@@ -30,6 +31,7 @@ def main() -> None:
             min_requests=args.requests,
             max_requests=args.requests,
             tag=f"bench-{run}",
+            cafile=args.cacert,
         )
         with load:
             load.wait_for(args.requests)

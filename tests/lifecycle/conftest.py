@@ -16,8 +16,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-URL = "http://127.0.0.1:18080"
+# nginx's HTTPS and HTTP ports as published by molecule/lifecycle/molecule.yml.
+URL = "https://127.0.0.1:18443"
+HTTP_URL = "http://127.0.0.1:18080"
 REPORT = ROOT / "build" / "lifecycle-report.json"
+# The host's self-signed certificate, which the clients of this scenario trust.
+CAFILE = str(ROOT / "build" / "lifecycle-site.crt")
 
 # The second migration release B carries: an index, which the release before it
 # (A) does not know and does not mind. That is the rule for every migration.
@@ -110,6 +114,14 @@ def build_release(tmp: Path, version: str, out: Path, change=None) -> Path:
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     return out / f"names-{version}.tar.gz"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def site_certificate(host) -> str:
+    """Trust the certificate the host serves (generated at converge)."""
+    Path(CAFILE).parent.mkdir(parents=True, exist_ok=True)
+    Path(CAFILE).write_text(host.file("/etc/nginx/tls/selfsigned.crt").content_string)
+    return CAFILE
 
 
 @pytest.fixture(scope="module")

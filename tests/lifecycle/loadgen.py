@@ -5,7 +5,9 @@ token), then alternates GET / and POST of a unique name with that same token for
 as long as the load runs, so a form loaded before a deploy is submitted after
 it. A request fails on a connection error, a timeout, or any status other than
 the expected one (200 for pages, 303 for a stored name). Loops are bounded in
-requests and in time; the target must be a loopback address.
+requests and in time; the target must be a loopback address. HTTPS targets are
+verified against the given CA file (the host's self-signed certificate), and
+posts carry the Referer a browser sends, which the app checks over HTTPS.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import re
+import ssl
 import statistics
 import threading
 import time
@@ -53,11 +56,41 @@ class LoadReport:
         }
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where the load goes: a loopback URL and, for HTTPS, the CA file to trust."""
+
+    scheme: str
+    host: str
+    port: int
+    cafile: str | None = None
+
+    @classmethod
+    def parse(cls, url: str, cafile: str | None = None) -> Target:
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https"):
+            raise ValueError(f"load targets http or https URLs, not {url}")
+        if not ipaddress.ip_address(parsed.hostname).is_loopback:
+            raise ValueError(f"load targets loopback addresses only, not {parsed.hostname}")
+        default_port = 443 if parsed.scheme == "https" else 80
+        return cls(parsed.scheme, parsed.hostname, parsed.port or default_port, cafile)
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def connect(self, timeout: float) -> http.client.HTTPConnection:
+        if self.scheme == "http":
+            return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        context = ssl.create_default_context(cafile=self.cafile)
+        return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=context)
+
+
 class Session:
     """One client: a keep-alive connection, a session cookie and a CSRF token."""
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
+    def __init__(self, target: Target, timeout: float) -> None:
+        self.target, self.timeout = target, timeout
         self.connection: http.client.HTTPConnection | None = None
         self.cookie = ""
         self.token = ""
@@ -66,12 +99,11 @@ class Session:
         headers = {"Cookie": self.cookie} if self.cookie else {}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Referer"] = f"{self.target.origin}/"
         while True:
             reused = self.connection is not None
             if self.connection is None:
-                self.connection = http.client.HTTPConnection(
-                    self.host, self.port, timeout=self.timeout
-                )
+                self.connection = self.target.connect(self.timeout)
             try:
                 self.connection.request(method, path, body=body, headers=headers)
                 response = self.connection.getresponse()
@@ -95,8 +127,8 @@ class Session:
             self.connection = None
 
 
-def _client(base: tuple[str, int], tag: str, report: LoadReport, lock, stop, limits) -> None:
-    session = Session(*base, timeout=limits["timeout"])
+def _client(target: Target, tag: str, report: LoadReport, lock, stop, limits) -> None:
+    session = Session(target, timeout=limits["timeout"])
     sequence = 0
     next_at = time.monotonic()
     while not stop.is_set():
@@ -152,11 +184,9 @@ class Load:
         max_seconds: float = 240.0,
         timeout: float = 10.0,
         tag: str = "run",
+        cafile: str | None = None,
     ) -> None:
-        parsed = urllib.parse.urlparse(url)
-        if not ipaddress.ip_address(parsed.hostname).is_loopback:
-            raise ValueError(f"load targets loopback addresses only, not {parsed.hostname}")
-        self.base = (parsed.hostname, parsed.port or 80)
+        self.target = Target.parse(url, cafile)
         self.clients = clients
         self.min_requests = min_requests
         self.max_seconds = max_seconds
@@ -177,7 +207,7 @@ class Load:
         for index in range(self.clients):
             thread = threading.Thread(
                 target=_client,
-                args=(self.base, f"{self.tag}-{index}", self.report, self._lock, self._stop,
+                args=(self.target, f"{self.tag}-{index}", self.report, self._lock, self._stop,
                       self.limits),
                 daemon=True,
             )  # fmt: skip
@@ -203,10 +233,11 @@ class Load:
         self.report.seconds = time.monotonic() - self._started
 
 
-def listed_names(url: str, timeout: float = 10.0, max_pages: int = 2000) -> set[str]:
+def listed_names(
+    url: str, cafile: str | None = None, timeout: float = 10.0, max_pages: int = 2000
+) -> set[str]:
     """Every name on the page, following the "Older" links to the last page."""
-    parsed = urllib.parse.urlparse(url)
-    session = Session(parsed.hostname, parsed.port or 80, timeout)
+    session = Session(Target.parse(url, cafile), timeout)
     names: set[str] = set()
     try:
         for page in range(1, max_pages + 1):

@@ -9,6 +9,7 @@ the audit log tells that story. Tests depend on the ones before them.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import re
@@ -17,14 +18,14 @@ import subprocess
 import tarfile
 import time
 import urllib.parse
-import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.helpers import csrf_token
-from tests.lifecycle.conftest import ROOT, URL, run_playbook, start_playbook
-from tests.lifecycle.loadgen import Load, listed_names
+from tests.lifecycle.conftest import CAFILE, HTTP_URL, ROOT, URL, run_playbook, start_playbook
+from tests.lifecycle.loadgen import Load, Session, Target, listed_names
 
 pytestmark = pytest.mark.web
 
@@ -34,8 +35,11 @@ STORY: dict = {"names": []}
 
 
 def health() -> dict:
-    with urllib.request.urlopen(f"{URL}/healthz", timeout=10) as response:
-        return json.load(response)
+    session = Session(Target.parse(URL, CAFILE), timeout=10)
+    status, content = session.request("GET", "/healthz")
+    session.close()
+    assert status == 200, content
+    return json.loads(content)
 
 
 def current(host) -> str:
@@ -47,11 +51,12 @@ def audit(host) -> list[dict]:
 
 
 def add_name(name: str) -> None:
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-    token = csrf_token(opener.open(f"{URL}/", timeout=10).read().decode())
-    body = urllib.parse.urlencode({"csrf_token": token, "name": name}).encode()
-    with opener.open(f"{URL}/", data=body, timeout=10) as response:
-        assert response.status == 200
+    session = Session(Target.parse(URL, CAFILE), timeout=10)
+    token = csrf_token(session.request("GET", "/")[1])
+    body = urllib.parse.urlencode({"csrf_token": token, "name": name})
+    status, content = session.request("POST", "/", body)
+    session.close()
+    assert status == 303, content
 
 
 def test_a_serves_after_converge(host, version_a):
@@ -59,15 +64,28 @@ def test_a_serves_after_converge(host, version_a):
     assert current(host) == version_a
 
 
+def test_plain_http_redirects_to_the_published_https_port():
+    """Behind a port mapping (18080 -> 80, 18443 -> 443) the redirect names the public port."""
+    parsed = urllib.parse.urlparse(HTTP_URL)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    try:
+        connection.request("GET", "/?page=1")
+        response = connection.getresponse()
+    finally:
+        connection.close()
+    assert response.status == 301
+    assert response.getheader("Location") == f"{URL}/?page=1"
+
+
 def test_names_are_added_on_a():
     STORY["names"] = [f"Before upgrade {uuid.uuid4().hex[:6]}" for _ in range(3)]
     for name in STORY["names"]:
         add_name(name)
-    assert set(STORY["names"]) <= listed_names(URL)
+    assert set(STORY["names"]) <= listed_names(URL, CAFILE)
 
 
 def test_upgrade_to_b_under_load_fails_no_request(host, releases, report):
-    with Load(URL, tag="upgrade") as load:
+    with Load(URL, cafile=CAFILE, tag="upgrade") as load:
         load.wait_for(300)
         run = run_playbook(
             "site.yml", names_app_version=releases["b"], names_app_release_dir=releases["dist"]
@@ -76,7 +94,7 @@ def test_upgrade_to_b_under_load_fails_no_request(host, releases, report):
     report["upgrade"] = {**load.report.summary(), "deploy_seconds": round(run.seconds, 1)}
     assert load.report.requests >= 3000
     assert load.report.failures == [], load.report.summary()
-    listed = listed_names(URL)
+    listed = listed_names(URL, CAFILE)
     assert set(load.report.stored_names) <= listed, "a POSTed name is missing"
     assert set(STORY["names"]) <= listed, "names from before the upgrade are missing"
     assert health()["version"] == releases["b"]
@@ -179,7 +197,7 @@ def test_bad_tarball_is_refused_before_any_change(host, releases, case):
 
 
 def test_rollback_to_a_under_load_while_a_second_deploy_is_refused(host, releases, report):
-    with Load(URL, tag="rollback") as load:
+    with Load(URL, cafile=CAFILE, tag="rollback") as load:
         load.wait_for(300)
         started = time.monotonic()
         rollback = start_playbook("rollback.yml", names_app_rollback_to=releases["a"])
@@ -197,7 +215,7 @@ def test_rollback_to_a_under_load_while_a_second_deploy_is_refused(host, release
     assert "since" in second.output
     assert load.report.requests >= 3000
     assert load.report.failures == [], load.report.summary()
-    assert set(load.report.stored_names) <= listed_names(URL)
+    assert set(load.report.stored_names) <= listed_names(URL, CAFILE)
     assert health()["version"] == releases["a"]
     assert current(host) == releases["a"]
     assert not host.file(LOCK).exists
@@ -235,7 +253,7 @@ def test_stale_lock_is_reported_and_cleared_by_the_documented_command(host, vers
 
 def test_control_hard_restart_under_load_is_seen_failing(host, report):
     """The harness sees failures: closing the socket under load fails requests."""
-    with Load(URL, tag="control", min_requests=1500) as load:
+    with Load(URL, cafile=CAFILE, tag="control", min_requests=1500) as load:
         load.wait_for(300)
         host.run("systemctl restart names-uwsgi.socket names-uwsgi.service")
         load.wait_for(1200)
@@ -247,7 +265,7 @@ def test_control_hard_restart_under_load_is_seen_failing(host, report):
 def test_names_survive_service_and_container_restarts(host, releases):
     names = set(STORY["names"])
     host.run("systemctl restart names-uwsgi.service")
-    assert names <= listed_names(URL)
+    assert names <= listed_names(URL, CAFILE)
     container = host.ansible.get_variables()["inventory_hostname"]
     subprocess.run(["docker", "restart", container], check=True, timeout=120)
     deadline = time.monotonic() + 90
@@ -258,7 +276,7 @@ def test_names_survive_service_and_container_restarts(host, releases):
         except OSError:
             pass
         time.sleep(1)
-    assert names <= listed_names(URL)
+    assert names <= listed_names(URL, CAFILE)
     assert health()["version"] == releases["a"]
 
 
@@ -273,7 +291,7 @@ def test_backup_is_restored_by_the_runbook_procedure(host, releases):
     result = host.run(f"bash -euo pipefail -c {shlex.quote(script)}")
 
     assert result.rc == 0, result.stderr
-    listed = listed_names(URL)
+    listed = listed_names(URL, CAFILE)
     assert set(STORY["names"]) <= listed
     assert after_backup not in listed
     assert host.file("/var/lib/names/db/names.sqlite3.before-restore").exists
@@ -320,3 +338,26 @@ def test_old_releases_are_pruned_but_active_and_previous_kept(host, releases):
     on_disk = set(host.check_output("ls /srv/names/releases").split())
     assert {releases["a"], releases["b"]} <= on_disk
     assert len(on_disk) <= 5
+
+
+def test_self_signed_certificate_near_its_end_is_renewed_by_the_deploy(host, version_a):
+    """A self-signed certificate with 10 days left is signed again by the next deploy."""
+    certificate = "/etc/nginx/tls/selfsigned.crt"
+    # The same certificate (names, key, extensions) signed again to end in 10 days.
+    host.check_output(
+        f"openssl x509 -in {certificate} -signkey /etc/nginx/tls/selfsigned.key -days 10 "
+        f"-out {certificate}.short && mv {certificate}.short {certificate}"
+    )
+
+    def days_left() -> float:
+        end = host.check_output(f"openssl x509 -in {certificate} -noout -enddate").split("=", 1)[1]
+        return (time.mktime(time.strptime(end, "%b %d %H:%M:%S %Y %Z")) - time.time()) / 86400
+
+    assert days_left() < 11
+    run = run_playbook("site.yml", names_app_version=version_a)
+    assert run.returncode == 0, run.output[-3000:]
+    assert days_left() > 300
+    # nginx serves the new certificate, and clients that trust it verify the site.
+    host_certificate = host.file(certificate).content_string
+    Path(CAFILE).write_text(host_certificate)
+    assert health()["version"] == version_a
