@@ -101,3 +101,10 @@ def test_plain_http_redirects_to_the_same_url_over_https(site, host_header, path
 def test_hsts_only_over_https(site):
     assert site.request("GET", "/").headers["Strict-Transport-Security"] == "max-age=63072000"
     assert "Strict-Transport-Security" not in site.request("GET", "/", scheme="http").headers
+
+
+def test_session_cookie_is_secure_httponly_and_same_site(site):
+    cookie = site.request("GET", "/").headers["Set-Cookie"]
+    attributes = {part.strip().split("=")[0].lower(): part for part in cookie.split(";")[1:]}
+    assert {"secure", "httponly", "samesite"} <= set(attributes), cookie
+    assert attributes["samesite"].strip() == "SameSite=Lax"
