@@ -41,9 +41,10 @@ info: ## Print versions of Python, the tools, Docker and the app (for bug report
 	@if [ -x $(BIN)/python ]; then \
 	  echo "venv:       $$($(BIN)/python --version 2>&1) at $(VENV)"; \
 	  $(BIN)/python -m pip list --format=freeze 2>/dev/null \
-	    | grep -iE '^(flask|sqlalchemy|pyuwsgi|pytest|ruff|yamllint|ansible|ansible-core|ansible-lint|molecule|molecule-plugins|pytest-testinfra)==' \
+	    | grep -iE '^(flask|sqlalchemy|pyuwsgi|pytest|ruff|yamllint|ansible|ansible-core|ansible-lint|molecule|molecule-plugins|pytest-testinfra|selenium)==' \
 	    | sed 's/^/            /'; \
 	else echo "venv:       not created (make venv)"; fi
+	@echo "browser:    $$(chromium --version 2>/dev/null | head -n 1 | grep . || echo 'not installed (make browser)')"
 	@echo "docker:     client $$(docker --version 2>/dev/null | sed 's/^Docker version //' || true), engine $$(docker info --format '{{.ServerVersion}}' 2>/dev/null | grep . || echo 'not answering')"
 
 .PHONY: venv
@@ -127,8 +128,12 @@ status: venv ## Show each host's active release, health and last deploys
 destroy-local: venv ## Remove the local target container and everything in it
 	$(BIN)/ansible-playbook -i $(LOCAL_INVENTORY) playbooks/local_target.yml -e local_target_state=absent
 
+.PHONY: browser
+browser: ## Install Debian's Chromium and chromium-driver for the browser tests (once)
+	tools/browser.sh
+
 .PHONY: molecule
-molecule: venv images ## Run every Molecule scenario (Debian 12 and 13 containers)
+molecule: venv images browser ## Run every Molecule scenario (Debian 12 and 13 containers)
 	@[ -f "$(TARBALL)" ] || $(MAKE) release
 	NAMES_VERSION=$(VERSION) $(BIN)/molecule test --all
 
