@@ -114,11 +114,14 @@ def test_b_migrated_after_backing_up_the_database(host, releases):
     )
 
 
-def test_broken_c_is_stopped_by_the_health_gate(host, releases):
+def test_broken_c_is_stopped_by_the_health_gate(host, releases, report):
     run = run_playbook(
         "site.yml", names_app_version=releases["c"], names_app_release_dir=releases["dist"]
     )
+    report["broken_release_refused"] = {"seconds": round(run.seconds, 1)}
     assert run.returncode != 0
+    # The gate instance could not even start: the fault stops it before any health poll.
+    assert 'failed the health gate at "Gate | Start the release' in run.output
     assert f"Release {releases['c']} failed the health gate" in run.output
     assert f"{releases['b']} keeps serving" in run.output
     assert f"journalctl -u names-uwsgi-canary@{releases['c']}" in run.output
