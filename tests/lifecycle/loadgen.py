@@ -77,7 +77,9 @@ class Target:
 
     @property
     def origin(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
+        """What a browser sends as the origin: the scheme's own port is left out."""
+        default = self.port == (443 if self.scheme == "https" else 80)
+        return f"{self.scheme}://{self.host}" + ("" if default else f":{self.port}")
 
     def connect(self, timeout: float) -> http.client.HTTPConnection:
         if self.scheme == "http":
