@@ -14,6 +14,7 @@ from sqlalchemy import event
 
 from app.config import ConfigurationError, load_config, resolve_config_name
 from app.extensions import csrf, db, migrate
+from app.forms import NamesRequest
 
 __all__ = ["ConfigurationError", "create_app", "db"]
 
@@ -31,6 +32,7 @@ def release_version() -> str:
 def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
     """Build the app with the named configuration (see ``app.config``)."""
     app = Flask(__name__, instance_relative_config=True)
+    app.request_class = NamesRequest
     name = resolve_config_name(config_name)
     load_config(app, name, overrides)
     app.config["CONFIG_NAME"] = name

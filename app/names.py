@@ -12,6 +12,9 @@ from app.models import Name
 
 bp = Blueprint("names", __name__)
 
+# The largest OFFSET a database takes (a signed 64-bit integer in SQLite and PostgreSQL).
+MAX_OFFSET = 2**63 - 1
+
 
 def page_of_names(page: int, size: int) -> tuple[list[Name], bool]:
     """One page, newest first, and whether an older page exists.
@@ -50,9 +53,10 @@ def index():
         status = 422
 
     page = request.args.get("page", 1, type=int)
-    if page < 1:
+    size = current_app.config["PAGE_SIZE"]
+    if page < 1 or (page - 1) * size > MAX_OFFSET:
         abort(404)
-    names, has_older = page_of_names(page, current_app.config["PAGE_SIZE"])
+    names, has_older = page_of_names(page, size)
     if page > 1 and not names:
         abort(404)
     return (

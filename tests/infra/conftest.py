@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import re
 import socket
 import ssl
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-NAME_ITEM = re.compile(r'<span class="name">([^<]*)</span>')
+from tests.helpers import NAME_ITEM
 
 
 class HostHTTP:

@@ -115,3 +115,18 @@ def test_a_blank_name_is_refused_with_its_message(browser):
     after = driver.find_elements(By.CSS_SELECTOR, ".names .name")
     assert (after[0].text if after else None) == before
     assert page_problems(driver) == []
+
+
+def test_a_bidi_override_in_a_name_reorders_only_that_name(browser):
+    """A right-to-left override typed in a name stays in its own isolate: the date
+    after it is still laid out left to right, to the right of the name."""
+    driver, url = browser
+    driver.get(url)
+    name = f"\u202eevil {uuid.uuid4().hex[:6]}"
+    submit(driver, name)
+    entry = driver.find_elements(By.CSS_SELECTOR, ".names li")[0]
+    shown = entry.find_element(By.CSS_SELECTOR, ".name")
+    when = entry.find_element(By.TAG_NAME, "time")
+    assert shown.text == name
+    assert when.rect["x"] >= shown.rect["x"] + shown.rect["width"] - 1
+    assert page_problems(driver) == []

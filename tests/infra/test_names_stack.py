@@ -30,7 +30,7 @@ def test_name_posted_with_the_form_token_is_listed(http):
     posted = http.request("/", method="POST", form={"csrf_token": token, "name": name})
     assert posted["status"] == 303
     assert posted["location"] in ("/", "https://127.0.0.1/")
-    assert f'<span class="name">{name}</span>' in http.request("/")["content"]
+    assert f'<bdi class="name">{name}</bdi>' in http.request("/")["content"]
 
 
 def test_post_without_the_form_token_is_refused(http):

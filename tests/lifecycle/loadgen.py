@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import re
 import ssl
 import statistics
 import threading
@@ -22,8 +21,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-NAME_ITEM = re.compile(r'<span class="name">([^<]*)</span>')
+from tests.helpers import CSRF_FIELD, NAME_ITEM
 
 
 @dataclass

@@ -46,7 +46,7 @@ def test_valid_name_is_stored_then_redirected_and_confirmed(app, client):
     assert response.headers["Location"] == "/"
     page = client.get("/").text
     assert "Added “Mark”." in page
-    assert '<span class="name">Mark</span>' in page
+    assert '<bdi class="name">Mark</bdi>' in page
     assert stored_names(app) == ["Mark"]
 
 
@@ -93,6 +93,64 @@ def test_invalid_name_is_refused_with_a_message_and_not_stored(app, client, subm
     assert stored_names(app) == []
 
 
+@pytest.mark.parametrize(
+    "submitted",
+    [
+        pytest.param("\u200b", id="zero-width-space"),
+        pytest.param("\u200b\u200c\u200d\u2060", id="zero-width-joiners"),
+        pytest.param("\u00ad", id="soft-hyphen"),
+        pytest.param("\ufeff", id="byte-order-mark"),
+        pytest.param("\u202e\u2066", id="bidi-controls-only"),
+        pytest.param("\u0301\u0301", id="combining-marks-only"),
+        pytest.param(" \u200b \u3000 ", id="spaces-and-format"),
+    ],
+)
+def test_name_without_a_visible_character_is_refused(app, client, submitted):
+    response = client.post("/", data={"name": submitted})
+    assert response.status_code == 422
+    assert "at least one visible character" in response.text
+    assert stored_names(app) == []
+
+
+def test_names_are_stored_in_unicode_normal_form_c(app, client):
+    """ "é" typed as e + combining acute and as one code point is one name."""
+    assert client.post("/", data={"name": "Rene\u0301e"}).status_code == 303
+    assert client.post("/", data={"name": "Ren\u00e9e"}).status_code == 303
+    assert stored_names(app) == ["Ren\u00e9e", "Ren\u00e9e"]
+
+
+def test_bidi_override_in_a_name_stays_inside_the_name(app, client):
+    """A right-to-left override reorders only its own name: each name is isolated."""
+    name = "evil \u202eexe.txt"
+    assert client.post("/", data={"name": name}).status_code == 303
+    assert stored_names(app) == [name]
+    page = client.get("/").text
+    assert f'<bdi class="name">{name}</bdi>' in page
+    assert "unicode-bidi: isolate" in client.get("/static/style.css").text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"name=%FF", id="percent-encoded-invalid-byte"),
+        pytest.param(b"name=caf%C3", id="truncated-sequence"),
+        pytest.param(b"name=%ED%A0%80", id="encoded-surrogate"),
+    ],
+)
+def test_form_body_that_is_not_utf8_is_refused(app, client, body):
+    response = client.post("/", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 422
+    assert "not valid UTF-8" in response.text
+    assert stored_names(app) == []
+
+
+def test_utf8_form_body_is_decoded(app, client):
+    body = b"name=Zo%C3%AB+%F0%9F%A6%8A"
+    response = client.post("/", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 303
+    assert stored_names(app) == ["Zoë 🦊"]
+
+
 def test_missing_name_field_is_refused(app, client):
     response = client.post("/", data={})
     assert response.status_code == 422
@@ -131,7 +189,7 @@ def test_any_other_text_is_stored_verbatim_and_shown_escaped(app, client, name):
     assert client.post("/", data={"name": name}).status_code == 303
     assert stored_names(app) == [name]
     page = client.get("/").text
-    assert f'<span class="name">{escape(name)}</span>' in page
+    assert f'<bdi class="name">{escape(name)}</bdi>' in page
     if "<" in name:
         assert name not in page
 
@@ -168,8 +226,20 @@ def test_pages_outside_the_list_are_not_found(tmp_path, page):
     assert app.test_client().get(f"/?page={page}").status_code == 404
 
 
-def test_non_numeric_page_shows_the_first_page(client):
-    assert client.get("/?page=abc").status_code == 200
+def test_non_numeric_page_shows_the_first_page(app, client):
+    add_names(app, "only-name")
+    response = client.get("/?page=abc")
+    assert response.status_code == 200
+    assert '<bdi class="name">only-name</bdi>' in response.text
+    assert 'rel="prev"' not in response.text
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999", str(2**63), str(2**62)])
+def test_page_numbers_beyond_any_database_are_not_found(client, page):
+    """Huge page numbers overflow SQLite's 64-bit OFFSET: a 404, never a 500."""
+    response = client.get(f"/?page={page}")
+    assert response.status_code == 404
+    assert "There is no page at this address." in response.text
 
 
 def test_listing_cost_does_not_grow_with_the_number_of_names(tmp_path):
