@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 # One listed name, as the page renders it (escaped, in its own bidi isolate).
@@ -14,3 +21,61 @@ def csrf_token(html: str) -> str:
     match = CSRF_FIELD.search(html)
     assert match, "the page has no CSRF token field"
     return match.group(1)
+
+
+@dataclass
+class Run:
+    """A finished ansible-playbook run."""
+
+    returncode: int
+    output: str
+    seconds: float
+
+    @property
+    def changed(self) -> dict[str, int]:
+        """changed= of each host in the recap (localhost left out)."""
+        recap = re.findall(r"^(\S+)\s*: ok=\d+\s+changed=(\d+)", self.output, re.MULTILINE)
+        return {host: int(changed) for host, changed in recap if host != "localhost"}
+
+
+def playbook_command(playbook: str, *extra_vars: str, **named_vars) -> list[str]:
+    """ansible-playbook against the Molecule scenario's inventory; ``extra_vars`` are
+    passed as written (``key=value``, ``@file``), ``named_vars`` as key=value."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    assert inventory, "run by Molecule's verifier (MOLECULE_INVENTORY_FILE unset)"
+    pairs = [*extra_vars, *(f"{key}={value}" for key, value in named_vars.items())]
+    return [
+        "ansible-playbook",
+        "-i",
+        inventory,
+        f"playbooks/{playbook}",
+        *(arg for pair in pairs for arg in ("-e", pair)),
+    ]
+
+
+PLAYBOOK_ENV = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+
+
+def run_playbook(playbook: str, *extra_vars: str, env: dict | None = None, **named_vars) -> Run:
+    started = time.monotonic()
+    result = subprocess.run(
+        playbook_command(playbook, *extra_vars, **named_vars),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **PLAYBOOK_ENV, **(env or {})},
+    )
+    return Run(result.returncode, result.stdout + result.stderr, time.monotonic() - started)
+
+
+def start_playbook(playbook: str, *extra_vars: str, **named_vars) -> subprocess.Popen:
+    """Start a run in the background (its output on .stdout, merged with stderr)."""
+    return subprocess.Popen(
+        playbook_command(playbook, *extra_vars, **named_vars),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **PLAYBOOK_ENV},
+    )

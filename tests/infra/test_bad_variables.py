@@ -9,41 +9,28 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import Run, run_playbook
+
 pytestmark = pytest.mark.web
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def run_site(*extra_vars: str) -> Run:
+    return run_playbook("site.yml", *extra_vars)
 
 
-def run_site(*extra_vars: str) -> subprocess.CompletedProcess:
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    assert inventory, "run by Molecule's verifier (MOLECULE_INVENTORY_FILE unset)"
-    args = [arg for var in extra_vars for arg in ("-e", var)]
-    return subprocess.run(
-        ["ansible-playbook", "-i", inventory, "playbooks/site.yml", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
-    )
-
-
-def assert_stopped_in_preflight(result: subprocess.CompletedProcess, message: str) -> None:
-    output = result.stdout + result.stderr
+def assert_stopped_in_preflight(result: Run, message: str) -> None:
     assert result.returncode != 0
-    assert message in output
-    recaps = re.findall(r"^(\S+)\s*: ok=\d+\s+changed=(\d+)", result.stdout, re.MULTILINE)
-    hosts = {host: int(changed) for host, changed in recaps if host != "localhost"}
-    assert hosts, output[-2000:]
-    assert set(hosts.values()) == {0}, f"a host changed before the failure: {hosts}"
-    assert "Check the inputs of every role" in result.stdout
-    assert "Deploy the names app" not in result.stdout
+    assert message in result.output
+    assert result.changed, result.output[-2000:]
+    assert set(result.changed.values()) == {0}, (
+        f"a host changed before the failure: {result.changed}"
+    )
+    assert "Check the inputs of every role" in result.output
+    assert "Deploy the names app" not in result.output
 
 
 @pytest.mark.parametrize(
@@ -87,4 +74,20 @@ def test_tls_key_of_another_certificate_stops_the_play_without_showing_it(tmp_pa
     assert_stopped_in_preflight(
         result, "nginx_tls_certificate_key does not belong to nginx_tls_certificate"
     )
-    assert "PRIVATE KEY" not in result.stdout + result.stderr
+    assert "PRIVATE KEY" not in result.output
+
+
+def test_a_site_nginx_refuses_never_replaces_the_installed_one(host):
+    """A value that passes every check but nginx's own (a socket path with a space) fails
+    the play at the site's validation: the file nginx loads is the one from before."""
+    site = host.file("/etc/nginx/sites-available/names.conf")
+    before = site.sha256sum
+    result = run_site("nginx_uwsgi_socket=/run/names/uwsgi sock")
+    assert result.returncode != 0
+    assert "Configure | Install the names site" in result.output
+    assert "failed to validate" in result.output
+    assert 'invalid parameter "sock"' in result.output  # nginx -t's own words
+    assert site.sha256sum == before
+    assert host.file("/etc/nginx/sites-enabled/names.conf").linked_to == site.path
+    assert host.run("nginx -t").rc == 0
+    assert not host.file("/etc/nginx/sites-enabled/default").exists

@@ -204,3 +204,44 @@ def test_form_posts_beyond_the_rate_limit_get_429(host):
     assert counts.get("429", 0) >= 20, flood
     assert set(counts) <= {"400", "429"}, flood  # 400: no CSRF token, refused by the app
     assert host.run("curl -k -s -o /dev/null -w '%{http_code}' https://127.0.0.1/").stdout == "200"
+
+
+def test_pages_are_not_compressed_static_files_are(site):
+    """The page carries the CSRF token beside text the client chose: gzip would leak the
+    token by response size (BREACH). Static files hold no secret and are compressed."""
+    page = site.request("GET", "/", headers={"Accept-Encoding": "gzip"})
+    assert page.status == 200
+    assert page.headers.get("Content-Encoding") is None
+    assert b"csrf_token" in page.body
+    css = site.request("GET", "/static/style.css", headers={"Accept-Encoding": "gzip"})
+    assert css.status == 200
+    assert css.headers.get("Content-Encoding") == "gzip"
+
+
+def test_large_request_headers_that_nginx_accepts_reach_the_app(site):
+    """Three 7 kB header lines (each under nginx's 8 kB line limit, 21 kB in all)."""
+    padding = {f"X-Padding-{i}": "p" * 7000 for i in range(3)}
+    response = site.request("GET", "/healthz", headers=padding)
+    assert response.status == 200, response.text[:300]
+    assert json.loads(response.body)["status"] == "ok"
+
+
+def post_flood(host, client: str, posts: int) -> dict[str, int]:
+    """Status counts of ``posts`` form posts in a row from ``client``, as a load balancer
+    trusted on this host (127.0.0.1, molecule.yml) reports it in X-Forwarded-For."""
+    out = host.check_output(
+        f"for i in $(seq {posts}); do curl -k -s -o /dev/null -w '%{{http_code}}\\n' "
+        f"-H 'X-Forwarded-For: {client}' -X POST https://127.0.0.1/; done | sort | uniq -c"
+    )
+    return {code: int(count) for count, code in (line.split() for line in out.splitlines())}
+
+
+def test_form_posts_are_limited_per_ipv6_64_not_per_address(host):
+    """One subscriber's /64 shares one allowance (a host there can use any address);
+    another /64 has its own."""
+    first = post_flood(host, "2001:db8:1:2::a", 30)
+    assert first.get("429", 0) >= 5, first
+    same_network = post_flood(host, "2001:db8:1:2:0:0:0:b", 10)
+    assert same_network.get("429", 0) >= 8, same_network
+    other_network = post_flood(host, "2001:db8:1:3::a", 10)
+    assert other_network.get("429", 0) == 0, other_network

@@ -4,18 +4,15 @@ against the scenario's host and build the releases the story needs."""
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 # nginx's HTTPS and HTTP ports as published by molecule/lifecycle/molecule.yml.
 URL = "https://127.0.0.1:18443"
 HTTP_URL = "http://127.0.0.1:18080"
@@ -50,47 +47,6 @@ def downgrade():
 # The fault release C carries: the WSGI module fails on import, so the release
 # cannot start. The health gate must stop it.
 FAULT = '\nraise RuntimeError("injected fault: this release cannot start")\n'
-
-
-@dataclass
-class Run:
-    returncode: int
-    output: str
-    seconds: float
-
-    @property
-    def changed(self) -> dict[str, int]:
-        recap = re.findall(r"^(\S+)\s*: ok=\d+\s+changed=(\d+)", self.output, re.MULTILINE)
-        return {host: int(changed) for host, changed in recap if host != "localhost"}
-
-
-def run_playbook(playbook: str, **extra_vars: str) -> Run:
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    assert inventory, "run by Molecule's verifier (MOLECULE_INVENTORY_FILE unset)"
-    args = [arg for key, value in extra_vars.items() for arg in ("-e", f"{key}={value}")]
-    started = time.monotonic()
-    result = subprocess.run(
-        ["ansible-playbook", "-i", inventory, f"playbooks/{playbook}", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
-    )
-    return Run(result.returncode, result.stdout + result.stderr, time.monotonic() - started)
-
-
-def start_playbook(playbook: str, **extra_vars: str) -> subprocess.Popen:
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    args = [arg for key, value in extra_vars.items() for arg in ("-e", f"{key}={value}")]
-    return subprocess.Popen(
-        ["ansible-playbook", "-i", inventory, f"playbooks/{playbook}", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
-    )
 
 
 def build_release(tmp: Path, version: str, out: Path, change=None) -> Path:

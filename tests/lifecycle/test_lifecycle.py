@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import csrf_token
-from tests.lifecycle.conftest import CAFILE, HTTP_URL, ROOT, URL, run_playbook, start_playbook
+from tests.helpers import ROOT, csrf_token, run_playbook, start_playbook
+from tests.lifecycle.conftest import CAFILE, HTTP_URL, URL
 from tests.lifecycle.loadgen import Load, Session, Target, listed_names
 
 pytestmark = pytest.mark.web
