@@ -10,6 +10,7 @@ Order of precedence, lowest first:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import tomllib
@@ -20,6 +21,8 @@ from flask import Flask
 
 CONFIG_ENV_VAR = "NAMES_CONFIG"
 SETTINGS_ENV_VAR = "NAMES_SETTINGS"
+# Shorter secret keys can be guessed; 32 hex characters are 128 bits.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class ConfigurationError(RuntimeError):
@@ -98,13 +101,17 @@ def load_config(app: Flask, name: str, overrides: dict | None) -> None:
             app.config[key] = os.environ[key]
     app.config.from_prefixed_env("NAMES")
     settings = os.environ.get(SETTINGS_ENV_VAR)
+    app.config["SETTINGS_DIGEST"] = None
     if settings:
         try:
-            app.config.from_file(settings, load=tomllib.load, text=False)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            content = Path(settings).read_bytes()
+            app.config.from_mapping(tomllib.loads(content.decode("utf-8")))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(
                 f"Cannot read the settings file {settings} (from {SETTINGS_ENV_VAR}): {exc}"
             ) from exc
+        # /healthz reports it: the deploy tells what the workers loaded from what is on disk.
+        app.config["SETTINGS_DIGEST"] = hashlib.sha256(content).hexdigest()[:16]
     if overrides:
         app.config.update(overrides)
     read_secret_key_file(app)
@@ -148,6 +155,18 @@ def validate(app: Flask, name: str) -> None:
             f"Set SECRET_KEY or SECRET_KEY_FILE in the environment or the {SETTINGS_ENV_VAR} file "
             '(e.g. python3 -c "import secrets; print(secrets.token_hex(32))").'
         )
+    if name == "production":
+        fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
+        for setting, key in [("SECRET_KEY", app.config["SECRET_KEY"])] + [
+            ("SECRET_KEY_FALLBACKS", fallback) for fallback in fallbacks
+        ]:
+            if not isinstance(key, str) or len(key) < MIN_SECRET_KEY_LENGTH:
+                raise ConfigurationError(
+                    f"{setting} has a key of {len(key) if isinstance(key, str) else 0} "
+                    f"characters: the production configuration needs at least "
+                    f"{MIN_SECRET_KEY_LENGTH}, or sessions and form tokens can be forged "
+                    '(python3 -c "import secrets; print(secrets.token_hex(32))").'
+                )
     for key in ("MAX_NAME_LENGTH", "PAGE_SIZE"):
         value = app.config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -15,7 +15,13 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz():
     """200 with the release version when the names table answers; 503 otherwise."""
-    body = {"status": "ok", "version": current_app.config["VERSION"], "database": "ok"}
+    body = {
+        "status": "ok",
+        "version": current_app.config["VERSION"],
+        "database": "ok",
+        # Which settings file this worker loaded (a digest): the deploy checks what serves.
+        "config": current_app.config["SETTINGS_DIGEST"],
+    }
     code = 200
     try:
         db.session.execute(select(Name.id).limit(1)).all()

@@ -259,7 +259,12 @@ def test_uwsgi_serves_the_page_from_the_offline_install(served):
 
 def test_uwsgi_reports_the_release_version(served):
     with urllib.request.urlopen(f"{served}/healthz", timeout=5) as response:
-        assert json.load(response) == {"status": "ok", "version": VERSION, "database": "ok"}
+        assert json.load(response) == {
+            "status": "ok",
+            "version": VERSION,
+            "database": "ok",
+            "config": None,  # no settings file: configured by the environment alone
+        }
 
 
 def test_uwsgi_stores_a_name_posted_with_the_csrf_token(served):

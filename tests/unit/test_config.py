@@ -68,6 +68,12 @@ def test_production_refuses_an_empty_secret(tmp_path):
         create_app("production", {"SECRET_KEY": "", "DATABASE_URL": sqlite_url(tmp_path)})
 
 
+@pytest.mark.parametrize("key", ["short", "x" * 31])
+def test_production_refuses_a_short_secret(tmp_path, key):
+    with pytest.raises(ConfigurationError, match=rf"SECRET_KEY has a key of {len(key)} characters"):
+        create_app("production", {"SECRET_KEY": key, "DATABASE_URL": sqlite_url(tmp_path)})
+
+
 def test_production_starts_with_a_secret_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s" * 64)
     monkeypatch.setenv("DATABASE_URL", sqlite_url(tmp_path))
@@ -180,3 +186,12 @@ def test_secret_key_is_read_from_a_file(tmp_path, monkeypatch):
 def test_unreadable_secret_key_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigurationError, match=r"SECRET_KEY_FILE .*missing: No such"):
         create_app("production", {"SECRET_KEY_FILE": str(tmp_path / "missing")})
+
+
+def test_fallback_keys_must_be_as_long_as_the_key(tmp_path):
+    with pytest.raises(ConfigurationError, match="SECRET_KEY_FALLBACKS"):
+        create_app(
+            "production",
+            {"SECRET_KEY": "n" * 64, "SECRET_KEY_FALLBACKS": ["short"],
+             "DATABASE_URL": sqlite_url(tmp_path)},
+        )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib.metadata import version
 
 import pytest
@@ -16,7 +17,12 @@ pytestmark = pytest.mark.unit
 def test_healthy_app_reports_ok_and_the_release_version(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "version": version("names"), "database": "ok"}
+    assert response.json == {
+        "status": "ok",
+        "version": version("names"),
+        "database": "ok",
+        "config": None,
+    }
     assert response.headers["Cache-Control"] == "no-store"
 
 
@@ -52,3 +58,14 @@ def test_health_recovers_when_the_database_returns(app, client):
 
 def test_health_accepts_only_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+def test_health_names_the_settings_file_the_app_loaded(tmp_path, monkeypatch):
+    """The deploy compares this digest with the live settings file: what serves, not what
+    is on disk."""
+    settings = tmp_path / "names.toml"
+    settings.write_bytes(b"PAGE_SIZE = 7\n")
+    monkeypatch.setenv("NAMES_SETTINGS", str(settings))
+    app = make_app(tmp_path)
+    response = app.test_client().get("/healthz")
+    assert response.json["config"] == hashlib.sha256(b"PAGE_SIZE = 7\n").hexdigest()[:16]
