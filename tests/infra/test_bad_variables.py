@@ -38,6 +38,16 @@ def assert_stopped_in_preflight(result: Run, message: str) -> None:
     [
         pytest.param("names_app_page_size=twenty", "names_app_page_size", id="app-type"),
         pytest.param("names_app_version=latest", "names_app_version must be x.y.z", id="app-rule"),
+        pytest.param(
+            "names_app_secret_key=replace-with-64-hex-characters",
+            "names_app_secret_key is the placeholder from vault.yml.example",
+            id="example-secret",
+        ),
+        pytest.param(
+            f"names_app_secret_key={'ab' * 15}",
+            "names_app_secret_key is too weak",
+            id="short-secret",
+        ),
         pytest.param("uwsgi_processes=many", "uwsgi_processes", id="uwsgi-type"),
         pytest.param(
             "nginx_listen_port=70000",
@@ -82,7 +92,7 @@ def test_a_site_nginx_refuses_never_replaces_the_installed_one(host):
     the play at the site's validation: the file nginx loads is the one from before."""
     site = host.file("/etc/nginx/sites-available/names.conf")
     before = site.sha256sum
-    result = run_site("nginx_uwsgi_socket=/run/names/uwsgi sock")
+    result = run_site(json.dumps({"nginx_uwsgi_socket": "/run/names/uwsgi sock"}))
     assert result.returncode != 0
     assert "Configure | Install the names site" in result.output
     assert "failed to validate" in result.output

@@ -39,13 +39,14 @@ def test_post_without_the_form_token_is_refused(http):
     assert name not in http.request("/")["content"]
 
 
-def test_health_reports_the_deployed_version(http, deployed_version):
+def test_health_reports_the_deployed_version_and_settings(host, http, deployed_version):
     response = http.request("/healthz")
     assert response["status"] == 200
     assert json.loads(response["content"]) == {
         "status": "ok",
         "version": deployed_version,
         "database": "ok",
+        "config": host.file("/etc/names/names.toml").sha256sum[:16],
     }
 
 

@@ -87,7 +87,8 @@ def version_a(host) -> str:
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory, version_a) -> dict:
-    """Versions B (with migration 0002) and C (B plus the fault), built in a dist of their own."""
+    """Versions B (with migration 0002), C (B plus the fault) and D (B again, for the
+    pruning), built in a dist of their own."""
     tmp = tmp_path_factory.mktemp("releases")
     dist = tmp / "dist"
     version_b, version_c = f"{version_a}.post1", f"{version_a}.post2"
@@ -100,9 +101,12 @@ def releases(tmp_path_factory, version_a) -> dict:
         with (tree / "app" / "wsgi.py").open("a") as wsgi:
             wsgi.write(FAULT)
 
+    version_d = f"{version_a}.post3"
     build_release(tmp, version_b, dist, add_migration)
     build_release(tmp, version_c, dist, inject_fault)
-    return {"a": version_a, "b": version_b, "c": version_c, "dist": dist, "tmp": tmp}
+    build_release(tmp, version_d, dist, add_migration)  # D: B's code under a new version
+    return {"a": version_a, "b": version_b, "c": version_c, "d": version_d, "dist": dist,
+            "tmp": tmp}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,10 @@ def add_name(name: str) -> None:
 
 
 def test_a_serves_after_converge(host, version_a):
-    assert health() == {"status": "ok", "version": version_a, "database": "ok"}
+    answer = health()
+    assert (answer["status"], answer["version"], answer["database"]) == ("ok", version_a, "ok")
+    settings = host.file("/etc/names/names.toml").sha256sum
+    assert answer["config"] == settings[:16]
     assert current(host) == version_a
 
 
@@ -254,6 +257,28 @@ def test_stale_lock_is_reported_and_cleared_by_the_documented_command(host, vers
     assert set(again.changed.values()) == {0}
 
 
+@pytest.mark.parametrize("zone", ["Etc/GMT+2", "Etc/GMT-2"])
+def test_a_fresh_lock_is_not_stale_whatever_the_controllers_time_zone(host, version_a, zone):
+    """A lock taken a minute ago (by the host's clock) is a minute old for a controller in
+    UTC-2 or UTC+2 too: its age is measured on the host."""
+    since = int(host.check_output("date +%s")) - 60
+    owner = {"operator": "ada", "controller": "other-laptop", "action": "deploy",
+             "version": version_a, "since": "a minute ago", "since_epoch": since}  # fmt: skip
+    host.run(f"mkdir -m 0700 {LOCK}")
+    host.run(f"echo '{json.dumps(owner)}' > {LOCK}/owner.json")
+    try:
+        refused = run_playbook("site.yml", names_app_version=version_a, env={"TZ": zone})
+    finally:
+        host.run(f"rm -rf {LOCK}")
+    assert refused.returncode != 0
+    age = re.search(r"locked by another deploy: ada@other-laptop since a minute ago \((\d+) s ago",
+                    refused.output)  # fmt: skip
+    assert age, refused.output[-2000:]
+    assert 60 <= int(age.group(1)) < 600
+    assert "STALE" not in refused.output
+    assert set(refused.changed.values()) == {0}
+
+
 def test_control_hard_restart_under_load_is_seen_failing(host, report):
     """The harness sees failures: closing the socket under load fails requests."""
     with Load(URL, cafile=CAFILE, tag="control", min_requests=1500) as load:
@@ -337,10 +362,31 @@ def test_logs_backups_and_lock_are_tight(host):
     assert not host.file(LOCK).exists
 
 
-def test_old_releases_are_pruned_but_active_and_previous_kept(host, releases):
-    on_disk = set(host.check_output("ls /srv/names/releases").split())
-    assert {releases["a"], releases["b"]} <= on_disk
-    assert len(on_disk) <= 5
+def test_pruning_keeps_the_newest_the_active_and_the_previous_release_and_every_backup(
+    host, releases
+):
+    """On disk: A (active), B (previous: the rollback came from it), C (broken, newest).
+    Deploying D keeping 2 releases removes B, the oldest beyond the count that is neither
+    active (D) nor previous (A); its pre-migration backup stays."""
+    on_disk = lambda: set(host.check_output("ls /srv/names/releases").split())  # noqa: E731
+    assert on_disk() == {releases["a"], releases["b"], releases["c"]}
+    backups_before = host.check_output("find /var/lib/names/backups -name 'names-*.sqlite3'")
+    assert f"/backups/{releases['b']}/" in backups_before
+
+    run = run_playbook(
+        "site.yml",
+        names_app_version=releases["d"],
+        names_app_release_dir=releases["dist"],
+        names_app_keep_releases=2,
+    )
+
+    assert run.returncode == 0, run.output[-3000:]
+    assert current(host) == releases["d"]
+    assert host.file("/srv/names/previous").linked_to.endswith(f"/{releases['a']}")
+    assert on_disk() == {releases["a"], releases["c"], releases["d"]}
+    assert not host.file(f"/srv/names/archive/names-{releases['b']}.tar.gz").exists
+    backups_after = host.check_output("find /var/lib/names/backups -name 'names-*.sqlite3'")
+    assert set(backups_before.split()) <= set(backups_after.split())
 
 
 def test_self_signed_certificate_near_its_end_is_renewed_by_the_deploy(host, version_a):

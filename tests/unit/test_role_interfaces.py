@@ -69,3 +69,10 @@ def test_every_default_is_documented_by_a_comment(role):
     for index, line in enumerate(lines):
         if line and not line[0].isspace() and not line.startswith(("#", "---")):
             assert lines[index - 1].startswith("#"), f"{line.split(':')[0]} has no comment above it"
+
+
+def test_the_example_vault_secret_is_refused_by_the_deploy():
+    """The placeholder in vault.yml.example is listed among the keys preflight refuses."""
+    example = ROLES_DIR.parent / "inventories/production/group_vars/all/vault.yml.example"
+    placeholder = yaml.safe_load(example.read_text())["vault_names_app_secret_key"]
+    assert placeholder in load("names_app", "vars/main.yml")["__names_app_example_secret_keys"]

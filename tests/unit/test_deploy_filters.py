@@ -1,0 +1,88 @@
+"""The names_app role's decisions (roles/names_app/filter_plugins/names_deploy.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+PLUGIN = Path(__file__).resolve().parents[2] / "roles/names_app/filter_plugins/names_deploy.py"
+spec = importlib.util.spec_from_file_location("names_deploy", PLUGIN)
+names_deploy = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(names_deploy)
+DAY = 86400
+
+
+def releases(*names_and_mtimes):
+    return [{"path": f"/srv/names/releases/{n}", "mtime": m} for n, m in names_and_mtimes]
+
+
+def test_every_filter_is_registered():
+    assert set(names_deploy.FilterModule().filters()) == {
+        "names_failure_message",
+        "names_is_lock_refusal",
+        "names_releases_to_prune",
+        "names_backups_to_prune",
+        "names_link_version",
+    }
+
+
+@pytest.mark.parametrize("action", ["ansible.builtin.assert", "fail", "names_deploy_lock"])
+def test_a_message_written_for_the_operator_is_passed_on_as_it_is(action):
+    task = {"action": action, "name": "Gate | Refuse the release"}
+    message = names_deploy.names_failure_message(
+        task, {"msg": "Release 2.0.0 failed the health gate"}, "deploy", "journalctl"
+    )
+    assert message == "Release 2.0.0 failed the health gate"
+
+
+def test_a_module_error_is_put_in_context():
+    task = {"action": "ansible.builtin.pip", "name": "Install | Install the app"}
+    result = {"msg": "pip failed", "stderr_lines": ["ERROR: No matching distribution", ""]}
+    message = names_deploy.names_failure_message(
+        task, result, "deploy", "`journalctl -u names-uwsgi` on web-1"
+    )
+    assert message == (
+        'The deploy failed at "Install | Install the app": pip failed '
+        "(ERROR: No matching distribution). What served before keeps serving. "
+        "Logs: the task output above, and `journalctl -u names-uwsgi` on web-1."
+    )
+
+
+def test_only_the_lock_module_is_a_refusal():
+    assert names_deploy.is_lock_refusal({"action": "names_deploy_lock"})
+    assert not names_deploy.is_lock_refusal({"action": "ansible.builtin.fail"})
+
+
+def test_pruning_keeps_the_newest_and_never_the_active_or_previous():
+    found = releases(("1.0.0", 1), ("1.1.0", 2), ("1.2.0", 3), ("1.3.0", 4), ("1.4.0", 5))
+    assert names_deploy.releases_to_prune(found, 2, ["1.4.0", "1.3.0"]) == [
+        "1.2.0",
+        "1.1.0",
+        "1.0.0",
+    ]
+    # A rollback to an old release keeps it, however old.
+    assert names_deploy.releases_to_prune(found, 2, ["1.0.0", "1.4.0"]) == ["1.2.0", "1.1.0"]
+    assert names_deploy.releases_to_prune(found, 5, ["1.4.0", None]) == []
+
+
+def test_backups_go_only_when_both_old_and_beyond_the_count():
+    now = 100 * DAY
+    found = [
+        {"path": f"/b/{i}", "mtime": now - age * DAY}
+        for i, age in enumerate([1, 2, 40, 50, 60, 70])
+    ]
+    assert names_deploy.backups_to_prune(found, 3, 30, now) == ["/b/3", "/b/4", "/b/5"]
+    # Young backups stay whatever their number; the newest stay whatever their age.
+    assert names_deploy.backups_to_prune(found, 3, 100, now) == []
+    assert names_deploy.backups_to_prune(found, 10, 0, now) == []
+
+
+def test_the_version_a_link_points_at():
+    link = {"islnk": True, "lnk_target": "/srv/names/releases/1.2.3"}
+    assert names_deploy.link_version(link) == "1.2.3"
+    assert names_deploy.link_version({"exists": False}) is None
+    assert names_deploy.link_version({"islnk": False, "isdir": True}) is None
