@@ -27,6 +27,9 @@ def test_every_filter_is_registered():
         "names_releases_to_prune",
         "names_backups_to_prune",
         "names_link_version",
+        "names_outcome",
+        "names_weak_keys",
+        "names_status_lines",
     }
 
 
@@ -86,3 +89,67 @@ def test_the_version_a_link_points_at():
     assert names_deploy.link_version(link) == "1.2.3"
     assert names_deploy.link_version({"exists": False}) is None
     assert names_deploy.link_version({"islnk": False, "isdir": True}) is None
+
+
+@pytest.mark.parametrize(
+    ("plan", "action", "recorded"),
+    [
+        ({"switch": True, "promote": [], "changes": True}, "deploy", "deployed"),
+        ({"switch": True, "promote": [], "changes": True}, "rollback", "rolled back"),
+        ({"switch": False, "promote": ["/etc/names/names.toml"], "changes": True}, "deploy",
+         "reconfigured"),
+        ({"switch": False, "promote": [], "changes": True}, "deploy", "repaired"),
+        ({"switch": False, "promote": [], "changes": False}, "rollback", "unchanged"),
+    ],
+)  # fmt: skip
+def test_the_audit_log_names_what_a_run_did(plan, action, recorded):
+    assert names_deploy.outcome(plan, action) == recorded
+
+
+def test_weak_keys_are_short_or_uniform():
+    strong = "0123456789abcdef" * 2
+    assert names_deploy.weak_keys([strong, "ab" * 15, "a" * 64, "abcdefg" * 5, None]) == [
+        "ab" * 15,
+        "a" * 64,
+        "abcdefg" * 5,
+        None,
+    ]
+
+
+def test_status_shows_what_serves_the_drift_and_the_last_deploys():
+    serving = {
+        "state": {
+            "current": "1.1.0",
+            "previous": "1.0.0",
+            "service": {"active": True, "workers": [{"pid": 1}, {"pid": 2}]},
+            "health": {"answered": True, "http_status": 200, "version": "1.0.0",
+                       "config": "c0ffee"},
+        },
+        "drift": ["current is 1.1.0 but the workers serve 1.0.0"],
+    }  # fmt: skip
+    audit = [
+        '{"time": "2026-11-23T20:00:00Z", "action": "deploy", "from": "1.0.0", "to": "1.1.0",'
+        ' "result": "failed", "operator": "ada", "controller": "laptop"}',
+        "not json",
+    ]
+    assert names_deploy.status_lines(serving, audit) == [
+        "serving: 1.0.0 (settings c0ffee), 2 workers, healthy",
+        "current -> 1.1.0, previous -> 1.0.0",
+        "drift: current is 1.1.0 but the workers serve 1.0.0",
+        "last deploys:",
+        "  2026-11-23T20:00:00Z  deploy 1.0.0 -> 1.1.0  failed  by ada@laptop",
+    ]
+
+
+def test_status_of_a_host_that_serves_nothing():
+    serving = {
+        "state": {"current": None, "previous": None,
+                  "service": {"active": False, "workers": []},
+                  "health": {"answered": False, "error": "FileNotFoundError"}},
+        "drift": ["the app server is not running"],
+    }  # fmt: skip
+    assert names_deploy.status_lines(serving, [])[:3] == [
+        "serving: nothing (the app server is not running)",
+        "current -> none, previous -> none",
+        "drift: the app server is not running",
+    ]

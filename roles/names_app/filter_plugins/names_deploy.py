@@ -6,9 +6,10 @@ DOCUMENTATION = r"""
 name: names_deploy
 short_description: Decisions of the names_app role (failures, pruning, retention)
 description:
-  - names_failure_message, releases_to_prune, backups_to_prune, link_version.
+  - The failure message, pruning, retention, outcomes, weak keys and make status lines.
 """
 
+import json
 import os
 
 # Tasks whose failure message is written for the operator already: asserts, explicit
@@ -54,6 +55,54 @@ def backups_to_prune(backups: list[dict], keep: int, max_age_days: float, now: f
     return [b["path"] for b in newest_first[keep:] if b["mtime"] < cutoff]
 
 
+def outcome(plan: dict, action: str) -> str:
+    """What a run did, as the audit log records it."""
+    if plan["switch"]:
+        return "rolled back" if action == "rollback" else "deployed"
+    if plan["promote"]:
+        return "reconfigured"
+    return "repaired" if plan["changes"] else "unchanged"
+
+
+def weak_keys(keys: list) -> list:
+    """The secret keys that are too short or too uniform to sign with: a key needs 32
+    characters or more, 8 of them different."""
+    return [
+        key for key in keys if not (isinstance(key, str) and len(key) >= 32 and len(set(key)) >= 8)
+    ]
+
+
+def status_lines(serving: dict, audit_lines: list[str]) -> list[str]:
+    """make status, one host: what serves, drift, the last deploys."""
+    state, answer = serving["state"], serving["state"]["health"]
+    service = state["service"]
+    if answer.get("answered") and answer.get("http_status") == 200:
+        serves = (
+            f"serving: {answer['version']} (settings {answer['config']}), "
+            f"{len(service['workers'])} workers, healthy"
+        )
+    elif service["active"]:
+        serves = f"serving: unhealthy ({answer.get('error') or answer.get('status')})"
+    else:
+        serves = "serving: nothing (the app server is not running)"
+    lines = [
+        serves,
+        f"current -> {state['current'] or 'none'}, previous -> {state['previous'] or 'none'}",
+        "drift: " + ("; ".join(serving["drift"]) or "none"),
+        "last deploys:",
+    ]
+    for line in audit_lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        lines.append(
+            f"  {entry['time']}  {entry['action']} {entry['from'] or '-'} -> {entry['to']}  "
+            f"{entry['result']}  by {entry['operator']}@{entry['controller']}"
+        )
+    return lines
+
+
 def link_version(link_stat: dict) -> str | None:
     """The release a link (stat result of current or previous) points at, or None."""
     if not link_stat.get("islnk"):
@@ -69,4 +118,7 @@ class FilterModule:
             "names_releases_to_prune": releases_to_prune,
             "names_backups_to_prune": backups_to_prune,
             "names_link_version": link_version,
+            "names_outcome": outcome,
+            "names_weak_keys": weak_keys,
+            "names_status_lines": status_lines,
         }
