@@ -122,11 +122,24 @@ def test_database_lives_outside_the_releases(host):
     assert not host.check_output(f"readlink -f {database.path}").startswith(ROOT)
 
 
-@pytest.mark.parametrize("path", ["/var/lib/names/secret_key", "/etc/names/names.toml"])
-def test_secret_bearing_files_are_tight(host, path):
+@pytest.mark.parametrize(
+    ("path", "group", "mode"),
+    [
+        ("/var/lib/names/secret_key", "root", 0o600),
+        ("/etc/names/names.toml", "names", 0o640),
+        ("/etc/names/staged/names.toml", "names", 0o640),
+    ],
+)
+def test_secret_bearing_files_are_tight(host, path, group, mode):
     secret = host.file(path)
-    assert (secret.user, secret.group) == ("root", "names")
-    assert secret.mode == 0o640
+    assert (secret.user, secret.group, secret.mode) == ("root", group, mode)
+
+
+def test_the_live_files_are_the_staged_ones(host):
+    for name in ("names.toml", "uwsgi.ini"):
+        assert host.file(f"/etc/names/{name}").sha256sum == (
+            host.file(f"/etc/names/staged/{name}").sha256sum
+        )
 
 
 def test_secret_key_is_generated_and_strong(host):

@@ -125,7 +125,9 @@ def test_broken_c_is_stopped_by_the_health_gate(host, releases, report):
     assert run.returncode != 0
     # The gate instance could not even start: the fault stops it before any health poll.
     assert 'failed the health gate at "Gate | Start the release' in run.output
-    assert f"Release {releases['c']} failed the health gate" in run.output
+    assert f"Release {releases['c']} with the staged configuration failed the health gate" in (
+        run.output
+    )
     assert f"{releases['b']} keeps serving" in run.output
     assert f"journalctl -u names-uwsgi-canary@{releases['c']}" in run.output
     assert "injected fault" in run.output
@@ -348,7 +350,15 @@ def test_audit_entries_are_well_formed(host):
         assert set(entry) == keys
         assert time.strptime(entry["time"], "%Y-%m-%dT%H:%M:%SZ")
         assert entry["action"] in {"deploy", "rollback"}
-        assert entry["result"] in {"deployed", "unchanged", "failed", "refused", "rolled back"}
+        assert entry["result"] in {
+            "deployed",
+            "reconfigured",
+            "repaired",
+            "unchanged",
+            "failed",
+            "refused",
+            "rolled back",
+        }
         if entry["result"] in {"deployed", "rolled back"}:
             assert len(entry["tarball_sha256"]) == 64
 
