@@ -116,6 +116,10 @@ endif
 rollback: venv ## Roll INVENTORY back to the previous release, or to TO=x.y.z (health-gated)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/rollback.yml $(if $(TO),-e names_app_rollback_to=$(TO))
 
+.PHONY: restore
+restore: venv ## Restore INVENTORY's database from a backup: FROM=<file> (default the newest)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/restore.yml $(if $(FROM),-e names_app_restore_from=$(FROM))
+
 .PHONY: unlock
 unlock: venv ## Clear a deploy lock left by a killed run (docs/runbook.md)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/unlock.yml

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, csrf_token, run_playbook, start_playbook
+from tests.helpers import csrf_token, run_playbook, start_playbook
 from tests.lifecycle.conftest import CAFILE, HTTP_URL, URL
 from tests.lifecycle.loadgen import Load, Session, Target, listed_names
 
@@ -310,22 +310,75 @@ def test_names_survive_service_and_container_restarts(host, releases):
     assert health()["version"] == releases["a"]
 
 
-def test_backup_is_restored_by_the_runbook_procedure(host, releases):
-    """The runbook's restore block, run as written, brings back the pre-upgrade database."""
-    runbook = (ROOT / "docs" / "runbook.md").read_text()
-    script = re.search(r"^```sh restore\n(.*?)^```", runbook, re.MULTILINE | re.DOTALL).group(1)
-    after_backup = f"After backup {uuid.uuid4().hex[:6]}"
-    add_name(after_backup)
-    assert current(host) == releases["a"]  # the schema the backup was taken with
+NAMES_CLI = (
+    "sudo -u names NAMES_CONFIG=production NAMES_SETTINGS=/etc/names/names.toml "
+    "/srv/names/current/venv/bin/names"
+)
 
-    result = host.run(f"bash -euo pipefail -c {shlex.quote(script)}")
 
-    assert result.rc == 0, result.stderr
+# Run on the host: the names in the SQLite file named by argv[1].
+NAMES_IN_FILE = (
+    "import sqlite3, sys; "
+    "print(*[r[0] for r in sqlite3.connect(sys.argv[1]).execute('SELECT name FROM names')], "
+    "sep=chr(10))"
+)
+
+
+def names_in_sqlite(host, path: str) -> set[str]:
+    command = f"python3 -c {shlex.quote(NAMES_IN_FILE)} {shlex.quote(path)}"
+    return set(host.check_output(command).splitlines())
+
+
+def test_restore_under_load_brings_back_the_backup_and_loses_nothing(host, report):
+    """make restore, with the load running: names posted just before the backup (still in
+    the WAL) are restored; names posted after it are gone from the page but kept in the
+    copy of the database the restore replaced; every POST that got a 303 is in one of
+    the two."""
+    before = [f"Before backup {uuid.uuid4().hex[:6]}" for _ in range(3)]
+    after = [f"After backup {uuid.uuid4().hex[:6]}" for _ in range(3)]
+    with Load(URL, cafile=CAFILE, tag="restore") as load:
+        load.wait_for(300)
+        for name in before:
+            add_name(name)
+        wal = host.file("/var/lib/names/db/names.sqlite3-wal")
+        assert wal.exists
+        assert wal.size > 0, "the names just posted are still in the WAL"
+        backup = f"/var/lib/names/backups/manual/names-{uuid.uuid4().hex[:8]}.sqlite3"
+        host.check_output(f"{NAMES_CLI} backup {backup}")
+        for name in after:
+            add_name(name)
+        load.wait_for(load.report.requests + 300)
+        started = time.monotonic()
+        run = run_playbook("restore.yml", names_app_restore_from=backup)
+        restore_seconds = time.monotonic() - started
+        load.wait_for(load.report.requests + 300)
+    assert run.returncode == 0, run.output[-3000:]
+    report["restore"] = {**load.report.summary(), "restore_seconds": round(restore_seconds, 1)}
+
     listed = listed_names(URL, CAFILE)
-    assert set(STORY["names"]) <= listed
-    assert after_backup not in listed
-    assert host.file("/var/lib/names/db/names.sqlite3.before-restore").exists
+    assert set(before) <= listed
+    assert not set(after) & listed
+    replaced = host.check_output(
+        "ls -t /var/lib/names/backups/before-restore/names-*.sqlite3 | head -n 1"
+    )
+    kept = names_in_sqlite(host, replaced)
+    assert set(after) <= kept, "the replaced database lost names from its WAL"
+    assert set(load.report.stored_names) <= listed | kept, "a POST that got a 303 is lost"
     assert health()["status"] == "ok"
+    entry = audit(host)[-1]
+    assert (entry["action"], entry["to"], entry["result"]) == ("restore", backup, "restored")
+
+
+def test_restore_refuses_a_backup_that_is_not_sound_and_changes_nothing(host):
+    bad = "/var/lib/names/backups/manual/names-corrupt.sqlite3"
+    host.check_output(f"head -c 20000 /dev/urandom > {bad} && chown names: {bad}")
+    pid = host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
+    run = run_playbook("restore.yml", names_app_restore_from=bad)
+    assert run.returncode != 0
+    assert f"{bad} is not a names backup" in run.output
+    assert "Nothing was changed" in run.output
+    assert host.check_output("systemctl show -p MainPID --value names-uwsgi.service") == pid
+    assert audit(host)[-1]["result"] == "failed"
 
 
 def test_audit_log_tells_the_story(host, releases):
@@ -349,7 +402,7 @@ def test_audit_entries_are_well_formed(host):
     for entry in audit(host):
         assert set(entry) == keys
         assert time.strptime(entry["time"], "%Y-%m-%dT%H:%M:%SZ")
-        assert entry["action"] in {"deploy", "rollback"}
+        assert entry["action"] in {"deploy", "rollback", "restore"}
         assert entry["result"] in {
             "deployed",
             "reconfigured",
@@ -358,8 +411,9 @@ def test_audit_entries_are_well_formed(host):
             "failed",
             "refused",
             "rolled back",
+            "restored",
         }
-        if entry["result"] in {"deployed", "rolled back"}:
+        if entry["result"] in {"deployed", "rolled back", "reconfigured"}:
             assert len(entry["tarball_sha256"]) == 64
 
 
