@@ -85,8 +85,8 @@ unit: venv ## App unit tests with branch coverage (fails under 90%)
 	$(PYTEST) -m unit --cov --cov-report=term
 
 .PHONY: release
-release: venv ## Build dist/names-$(VERSION).tar.gz and its .sha256
-	$(BIN)/python tools/build_release.py --version "$(VERSION)" --out "$(DIST)"
+release: venv ## Build dist/names-$(VERSION).tar.gz and its .sha256 (ALLOW_DIRTY=1: from uncommitted changes)
+	$(BIN)/python tools/build_release.py --version "$(VERSION)" --out "$(DIST)" $(if $(ALLOW_DIRTY),--allow-dirty)
 
 .PHONY: release-check
 release-check: venv ## Prove the release: checksum, wheels per Python, reproducible, installs offline
@@ -106,7 +106,8 @@ deploy: venv ## Deploy VERSION to INVENTORY (default: the local container, set u
 ifneq ($(IS_LOCAL),)
 	tools/docker-engine.sh
 	tools/base-image.sh 12
-	@[ -f "$(TARBALL)" ] || $(MAKE) release
+	@# The local target is the development loop: it takes uncommitted changes too.
+	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/local_target.yml
 endif
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml -e names_app_version=$(VERSION)
@@ -138,7 +139,8 @@ browser: ## Install Debian's Chromium and chromium-driver for the browser tests 
 
 .PHONY: molecule
 molecule: venv images browser ## Run every Molecule scenario (Debian 12 and 13 containers)
-	@[ -f "$(TARBALL)" ] || $(MAKE) release
+	@# The tarball under test is the working tree's, committed or not.
+	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
 	NAMES_VERSION=$(VERSION) $(BIN)/molecule test --all
 
 .PHONY: local-cert

@@ -79,3 +79,16 @@ def start_playbook(playbook: str, *extra_vars: str, **named_vars) -> subprocess.
         text=True,
         env={**os.environ, **PLAYBOOK_ENV},
     )
+
+
+def copy_release_sources(dest: Path) -> Path:
+    """The files a release is built from (tracked or new, not ignored), copied to ``dest``."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z", "--", "app", "tools",
+         "pyproject.toml", "requirements-runtime.txt"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, files):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        (dest / name).write_bytes((ROOT / name).read_bytes())
+    return dest

@@ -213,9 +213,16 @@ def write_tarball(tree: Path, top: str, target: Path, epoch: int) -> None:
                     tar.addfile(info(arcname, directory=False, size=path.stat().st_size), handle)
 
 
-def build(version: str, out_dir: Path) -> Path:
+def build(version: str, out_dir: Path, allow_dirty: bool = False) -> Path:
     version = check_version(version)
     commit, dirty, epoch = source_info()
+    if dirty and not allow_dirty:
+        raise ReleaseError(
+            f"The sources differ from commit {commit[:12]} (git status shows changes in "
+            f"{', '.join(SOURCES)} or {LOCK_FILE}). A release names the commit it was built "
+            "from: commit first, or build with --allow-dirty (make release ALLOW_DIRTY=1), "
+            "which the manifest records as source_dirty."
+        )
     top = f"{NAME}-{version}"
     with tempfile.TemporaryDirectory(prefix="names-release-") as tmp:
         work = Path(tmp)
@@ -265,9 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", required=True, help="release version, e.g. 1.2.3")
     parser.add_argument("--out", default=str(ROOT / "dist"), help="output directory")
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="build from sources that differ from the commit (recorded in the manifest)",
+    )
     args = parser.parse_args(argv)
     try:
-        target = build(args.version, Path(args.out))
+        target = build(args.version, Path(args.out), allow_dirty=args.allow_dirty)
     except ReleaseError as exc:
         print(f"release: {exc}", file=sys.stderr)
         return 1

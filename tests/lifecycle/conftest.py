@@ -4,14 +4,13 @@ against the scenario's host and build the releases the story needs."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, copy_release_sources
 
 # nginx's HTTPS and HTTP ports as published by molecule/lifecycle/molecule.yml.
 URL = "https://127.0.0.1:18443"
@@ -51,16 +50,7 @@ FAULT = '\nraise RuntimeError("injected fault: this release cannot start")\n'
 
 def build_release(tmp: Path, version: str, out: Path, change=None) -> Path:
     """Build a release of the working tree, optionally changed by ``change(tree)``."""
-    tree = tmp / f"tree-{version}"
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z", "--", "app", "tools",
-         "pyproject.toml", "requirements-runtime.txt"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
-    for name in filter(None, files):
-        target = tree / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target)
+    tree = copy_release_sources(tmp / f"tree-{version}")
     if change:
         change(tree)
     built = subprocess.run(

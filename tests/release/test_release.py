@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import parse_wheel_filename
 
-from tests.helpers import csrf_token
+from tests.helpers import copy_release_sources, csrf_token
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +40,11 @@ NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK":
 
 
 def build(out: Path, version: str = VERSION) -> subprocess.CompletedProcess:
+    """A build of the working tree, committed or not: what the tests prove is the builder."""
     return subprocess.run(
-        [*BUILD, "--version", version, "--out", str(out)], capture_output=True, text=True
+        [*BUILD, "--version", version, "--out", str(out), "--allow-dirty"],
+        capture_output=True,
+        text=True,
     )
 
 
@@ -298,3 +301,52 @@ def test_python_3_13_resolves_fully_offline(unpacked, tmp_path):
     assert "-cp313-" in resolved["pyuwsgi"]
     assert "-cp313-" in resolved["sqlalchemy"]
     assert set(resolved) >= {"flask", "flask-sqlalchemy", "flask-migrate", "flask-wtf"}
+
+
+def build_in(tree: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(tree / "tools" / "build_release.py"), "--version", VERSION,
+         "--out", str(out), *extra],
+        capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_a_build_from_changed_sources_is_refused_unless_allowed(tmp_path):
+    tree = copy_release_sources(tmp_path / "tree")
+    git = ["git", "-C", str(tree), "-c", "user.email=ci@example.org", "-c", "user.name=ci"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "sources"], check=True)
+    with (tree / "app" / "wsgi.py").open("a") as wsgi:
+        wsgi.write("# an uncommitted change\n")
+
+    refused = build_in(tree, tmp_path / "refused")
+    assert refused.returncode == 1
+    assert "The sources differ from commit" in refused.stderr
+    assert "--allow-dirty" in refused.stderr
+    assert not (tmp_path / "refused" / f"{TOP}.tar.gz").exists()
+
+    allowed = build_in(tree, tmp_path / "allowed", "--allow-dirty")
+    assert allowed.returncode == 0, allowed.stderr
+    manifest = subprocess.run(
+        ["tar", "-xOf", str(tmp_path / "allowed" / f"{TOP}.tar.gz"), f"{TOP}/MANIFEST.json"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert json.loads(manifest)["source_dirty"] is True
+
+
+def test_a_dependency_missing_from_the_lock_is_refused(tmp_path):
+    tree = copy_release_sources(tmp_path / "tree")
+    lock = tree / "requirements-runtime.txt"
+    lock.write_text(
+        "".join(
+            line
+            for line in lock.read_text().splitlines(True)
+            if not line.lower().startswith("markupsafe==")
+        )
+    )
+    result = build_in(tree, tmp_path / "out")
+    assert result.returncode == 1
+    assert "is not pinned in requirements-runtime.txt (pinned: None)" in result.stderr
+    assert "make lock" in result.stderr
+    assert not (tmp_path / "out" / f"{TOP}.tar.gz").exists()

@@ -42,18 +42,28 @@ def test_unreachable_database_reports_503_without_a_traceback(tmp_path):
 
 def test_database_without_the_schema_is_unhealthy(tmp_path):
     app = make_app(tmp_path, CREATE_SCHEMA_ON_STARTUP=False)
-    assert app.test_client().get("/healthz").status_code == 503
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {
+        "status": "error",
+        "version": version("names"),
+        "database": "error",
+        "config": None,
+    }
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_health_recovers_when_the_database_returns(app, client):
     with app.app_context():
         db.session.execute(text("ALTER TABLE names RENAME TO names_away"))
         db.session.commit()
-    assert client.get("/healthz").status_code == 503
+    away = client.get("/healthz")
+    assert (away.status_code, away.json["status"], away.json["database"]) == (503, "error", "error")
     with app.app_context():
         db.session.execute(text("ALTER TABLE names_away RENAME TO names"))
         db.session.commit()
-    assert client.get("/healthz").status_code == 200
+    back = client.get("/healthz")
+    assert (back.status_code, back.json["status"], back.json["database"]) == (200, "ok", "ok")
 
 
 def test_health_accepts_only_get(client):

@@ -56,10 +56,16 @@ def test_migrations_match_the_models(migrated_app):
 
 
 def test_downgrade_is_refused_and_keeps_the_table(migrated_app):
+    with migrated_app.app_context():
+        db.session.add(Name(name="Mark"))
+        db.session.commit()
     result = migrated_app.test_cli_runner().invoke(args=["db", "downgrade"])
     assert result.exit_code != 0
+    assert "Error: Downgrades are not supported" in result.output
+    assert "restore the pre-migration backup" in result.output
     with migrated_app.app_context():
         assert "names" in inspect(db.engine).get_table_names()
+        assert list(db.session.scalars(select(Name.name))) == ["Mark"]
 
 
 def test_names_command_runs_the_flask_cli(tmp_path, monkeypatch, capsys):
