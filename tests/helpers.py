@@ -39,8 +39,9 @@ class Run:
 
 
 def playbook_command(playbook: str, *extra_vars: str, **named_vars) -> list[str]:
-    """ansible-playbook against the Molecule scenario's inventory; ``extra_vars`` are
-    passed as written (``key=value``, ``@file``), ``named_vars`` as key=value."""
+    """ansible-playbook against the Molecule scenario's inventory: ``playbook`` in
+    playbooks/ or an absolute path; ``extra_vars`` are passed as written (``key=value``,
+    ``@file``, JSON), ``named_vars`` as key=value."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     assert inventory, "run by Molecule's verifier (MOLECULE_INVENTORY_FILE unset)"
     pairs = [*extra_vars, *(f"{key}={value}" for key, value in named_vars.items())]
@@ -48,7 +49,7 @@ def playbook_command(playbook: str, *extra_vars: str, **named_vars) -> list[str]
         "ansible-playbook",
         "-i",
         inventory,
-        f"playbooks/{playbook}",
+        str(Path("playbooks") / playbook),  # an absolute path stays as it is
         *(arg for pair in pairs for arg in ("-e", pair)),
     ]
 
