@@ -237,6 +237,154 @@ def test_rollback_to_a_version_not_on_disk_is_refused(host, releases):
     assert current(host) == releases["a"]
 
 
+def status_output() -> str:
+    run = run_playbook("status.yml")
+    assert run.returncode == 0, run.output[-2000:]
+    return run.output
+
+
+def test_workers_that_do_not_serve_current_are_shown_and_repaired(host, releases):
+    """A run that died between the switch and the reload: current names A, the workers
+    serve B. make status shows it, and the next deploy of A reloads instead of calling
+    it unchanged."""
+    current_link = "/srv/names/current"
+    host.check_output(f"ln -sfn /srv/names/releases/{releases['b']} {current_link}")
+    host.check_output("systemctl reload names-uwsgi.service")
+    deadline = time.monotonic() + 60
+    while health()["version"] != releases["b"] and time.monotonic() < deadline:
+        time.sleep(1)
+    host.check_output(f"ln -sfn /srv/names/releases/{releases['a']} {current_link}")
+    assert health()["version"] == releases["b"]
+
+    shown = status_output()
+    assert f"current is {releases['a']} but the workers serve {releases['b']}" in shown
+    run = run_playbook("site.yml", names_app_version=releases["a"])
+
+    assert run.returncode == 0, run.output[-3000:]
+    assert health()["version"] == releases["a"]
+    assert audit(host)[-1]["result"] == "repaired"
+    assert "drift: none" in status_output()
+
+
+# The settings and uWSGI files the changes below end with; each run carries the ones
+# before it, so that it changes one thing.
+CHANGED: dict = {}
+
+
+def change_under_load(tag: str, report, **changes) -> tuple:
+    CHANGED.update(changes)
+    with Load(URL, cafile=CAFILE, tag=tag) as load:
+        load.wait_for(300)
+        run = run_playbook("site.yml", json.dumps(CHANGED))
+    report[tag] = {**load.report.summary(), "deploy_seconds": round(run.seconds, 1)}
+    return run, load.report
+
+
+def assert_served_through(run, load, expected_step: str) -> None:
+    assert run.returncode == 0, run.output[-3000:]
+    assert expected_step in run.output
+    assert load.requests >= 3000
+    assert load.failures == [], load.summary()
+    assert set(load.stored_names) <= listed_names(URL, CAFILE)
+
+
+def test_a_settings_change_is_gated_and_reloads_under_load(host, version_a, report):
+    CHANGED["names_app_version"] = version_a
+    run, load = change_under_load("settings_change", report, names_app_page_size=25)
+    assert_served_through(run, load, "Gate | Start the release in its health-gate instance")
+    assert "Apply | Chain-reload the app server" in run.output
+    assert "PAGE_SIZE = 25" in host.file("/etc/names/names.toml").content_string
+    assert audit(host)[-1]["result"] == "reconfigured"
+    assert health()["config"] == host.file("/etc/names/names.toml").sha256sum[:16]
+
+
+def test_a_settings_change_the_release_refuses_never_goes_live(host):
+    """A database the release cannot reach: refused before anything goes live (the
+    migration check reads the staged settings), the live settings and workers unchanged."""
+    live = host.file("/etc/names/names.toml").sha256sum
+    served = health()["config"]
+    bad = {**CHANGED, "names_app_database_url": "postgresql://names@127.0.0.1:9/names"}
+    run = run_playbook("site.yml", json.dumps(bad))
+    assert run.returncode != 0
+    assert "What served before keeps serving" in run.output or "health gate" in run.output
+    assert host.file("/etc/names/names.toml").sha256sum == live
+    assert health()["config"] == served
+    assert audit(host)[-1]["result"] == "failed"
+
+
+def test_a_secret_key_rotation_keeps_forms_from_before_it_working(host, report):
+    """Forms opened under the generated key post after the inventory's key replaces it,
+    the old key kept as a fallback: zero failed requests, every session from before."""
+    old = host.file("/var/lib/names/secret_key").content_string.strip()
+    new = uuid.uuid4().hex + uuid.uuid4().hex
+    run, load = change_under_load(
+        "key_rotation", report, names_app_secret_key=new, names_app_secret_key_fallbacks=[old]
+    )
+    assert_served_through(run, load, "Apply | Chain-reload the app server")
+    assert audit(host)[-1]["result"] == "reconfigured"
+    add_name(f"After rotation {uuid.uuid4().hex[:6]}")
+
+
+def test_a_uwsgi_ini_change_restarts_gracefully_under_load(host, report):
+    run, load = change_under_load("uwsgi_ini_change", report, uwsgi_processes=3)
+    assert_served_through(run, load, "Apply | Restart the app server gracefully")
+    before_recap = run.output.split("PLAY RECAP")[0]
+    assert "changed: [names-lifecycle-debian12] => (item=/etc/systemd/system" not in before_recap
+    main = host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
+    assert len(host.check_output(f"ps -o pid= --ppid {main}").split()) == 3
+
+
+def test_a_service_unit_change_restarts_gracefully_under_load(host, report):
+    """Only the socket unit's own change restarts the socket: a service unit change
+    restarts uWSGI gracefully and the listening socket stays."""
+    socket_since = host.check_output(
+        "systemctl show -p ActiveEnterTimestampMonotonic --value names-uwsgi.socket"
+    )
+    run, load = change_under_load("unit_change", report, uwsgi_environment={"TZ": "UTC"})
+    assert_served_through(run, load, "Apply | Restart the app server gracefully")
+    unit = host.file("/etc/systemd/system/names-uwsgi.service").content_string
+    assert 'Environment="TZ=UTC"' in unit
+    assert (
+        host.check_output(
+            "systemctl show -p ActiveEnterTimestampMonotonic --value names-uwsgi.socket"
+        )
+        == socket_since
+    )
+
+
+def test_a_change_that_passes_the_gate_but_does_not_serve_is_undone(host):
+    """The serving instance reads settings that do not exist (the gate reads the staged
+    ones): the gate passes, the serving instance does not; what served comes back."""
+    unit = "/etc/systemd/system/names-uwsgi.service"
+    before = host.file(unit).sha256sum
+    previous = host.file("/srv/names/previous").linked_to
+    broken = {**CHANGED["uwsgi_environment"], "NAMES_SETTINGS": "/etc/names/missing.toml"}
+    run = run_playbook("site.yml", json.dumps({**CHANGED, "uwsgi_environment": broken}))
+    assert run.returncode != 0
+    assert "passed the health gate but did not serve after the change" in run.output
+    assert host.file(unit).sha256sum == before
+    assert host.file("/srv/names/previous").linked_to == previous
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if health()["status"] == "ok":
+                break
+        except OSError:
+            pass
+        time.sleep(1)
+    assert health()["status"] == "ok"
+    assert audit(host)[-1]["result"] == "failed"
+
+
+def test_back_to_the_inventorys_settings(host, version_a):
+    run = run_playbook("site.yml", names_app_version=version_a)
+    assert run.returncode == 0, run.output[-3000:]
+    assert audit(host)[-1]["result"] == "reconfigured"
+    again = run_playbook("site.yml", names_app_version=version_a)
+    assert set(again.changed.values()) == {0}
+    assert audit(host)[-1]["result"] == "unchanged"
+
+
 def test_stale_lock_is_reported_and_cleared_by_the_documented_command(host, version_a):
     since = "2026-01-01T00:00:00Z"
     owner = {"operator": "ghost", "controller": "lost-laptop", "action": "deploy",

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.unit
 ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "tasks" / "main.yml").is_file())
 # Inputs with no default: the deploy's preflight requires names_app_version (a rollback
-# or a status report does without it).
-WITHOUT_DEFAULT = {"names_app_version"}
+# or a status report does without it); uwsgi_app is the layout names_app gives uwsgi.
+WITHOUT_DEFAULT = {"names_app_version", "uwsgi_app"}
 
 
 def load(role: str, relative: str):
@@ -76,3 +76,10 @@ def test_the_example_vault_secret_is_refused_by_the_deploy():
     example = ROLES_DIR.parent / "inventories/production/group_vars/all/vault.yml.example"
     placeholder = yaml.safe_load(example.read_text())["vault_names_app_secret_key"]
     assert placeholder in load("names_app", "vars/main.yml")["__names_app_example_secret_keys"]
+
+
+def test_the_layout_uwsgi_takes_is_the_one_names_app_gives():
+    """Every key uwsgi_app requires is given by names_app, and nothing else."""
+    required = spec_options("uwsgi")["uwsgi_app"]["options"]
+    given = load("names_app", "vars/main.yml")["__names_app_uwsgi_app"]
+    assert set(given) == set(required)
