@@ -126,7 +126,7 @@ unlock: venv ## Clear a deploy lock left by a killed run (docs/runbook.md)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/unlock.yml
 
 .PHONY: status
-status: venv ## Show each host's active release, health and last deploys
+status: venv ## Show what each host serves, any drift from what is on disk, and the last deploys
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml
 
 .PHONY: destroy-local
