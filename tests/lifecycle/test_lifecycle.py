@@ -266,6 +266,19 @@ def test_workers_that_do_not_serve_current_are_shown_and_repaired(host, releases
     assert "drift: none" in status_output()
 
 
+def test_a_master_older_than_its_configuration_is_shown_and_restarted(host, version_a):
+    """uwsgi.ini changed after the master read it (a run killed before its restart)."""
+    host.check_output("touch /etc/names/uwsgi.ini")
+    assert "the app server started before its configuration or unit last changed" in (
+        status_output()
+    )
+    run = run_playbook("site.yml", names_app_version=version_a)
+    assert run.returncode == 0, run.output[-3000:]
+    assert "Apply | Restart the app server gracefully" in run.output
+    assert audit(host)[-1]["result"] == "repaired"
+    assert "drift: none" in status_output()
+
+
 # The settings and uWSGI files the changes below end with; each run carries the ones
 # before it, so that it changes one thing.
 CHANGED: dict = {}
