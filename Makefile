@@ -18,6 +18,7 @@ PYTEST := $(BIN)/python -m pytest
 # Inventory of deploy/rollback/status; the default is the local container.
 INVENTORY ?= inventories/local
 LOCAL_INVENTORY := inventories/local
+CLUSTER_INVENTORY := inventories/cluster
 LOCAL_URL := https://127.0.0.1:8443/
 LOCAL_HTTP_URL := http://127.0.0.1:8080/
 # The local target's self-signed certificate, which clients here trust.
@@ -132,6 +133,17 @@ status: venv ## Show what each host serves, any drift from what is on disk, and 
 .PHONY: destroy-local
 destroy-local: venv ## Remove the local target container and everything in it
 	$(BIN)/ansible-playbook -i $(LOCAL_INVENTORY) playbooks/local_target.yml -e local_target_state=absent
+
+.PHONY: cluster
+cluster: venv ## Create the local fleet (one web, two app, one db host) for INVENTORY=inventories/cluster
+	tools/docker-engine.sh
+	tools/base-image.sh 12
+	tools/base-image.sh 13
+	$(BIN)/ansible-playbook -i $(CLUSTER_INVENTORY) playbooks/cluster.yml
+
+.PHONY: destroy-cluster
+destroy-cluster: venv ## Remove the local fleet's containers and network
+	$(BIN)/ansible-playbook -i $(CLUSTER_INVENTORY) playbooks/cluster.yml -e cluster_state=absent
 
 .PHONY: browser
 browser: ## Install Debian's Chromium and chromium-driver for the browser tests (once)
