@@ -31,7 +31,14 @@ def release_version() -> str:
 
 def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
     """Build the app with the named configuration (see ``app.config``)."""
-    app = Flask(__name__, instance_relative_config=True)
+    # Asset URLs name the release: a page is always styled by its own release's files,
+    # even while a fleet serves two releases (web hosts keep both), and browsers may
+    # cache them for good.
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        static_url_path=f"/static/{release_version()}",
+    )
     app.request_class = NamesRequest
     name = resolve_config_name(config_name)
     load_config(app, name, overrides)

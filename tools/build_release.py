@@ -6,9 +6,10 @@
 
 The tarball holds one directory, ``names-<version>/``, with
 ``MANIFEST.json`` (version, source commit, build time, target Pythons,
-sha256 of every other file) and ``wheels/``: the app wheel and every
-runtime dependency, uWSGI included, for each target Python. A host installs
-it with no network::
+sha256 of every other file), ``wheels/``: the app wheel and every
+runtime dependency, uWSGI included, for each target Python, and ``static/``:
+the app's static files as its wheel holds them, for web hosts that serve them
+without installing the app. A host installs it with no network::
 
     python3 -m venv venv
     venv/bin/pip install --no-index --find-links names-<version>/wheels names==<version>
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -213,6 +215,19 @@ def write_tarball(tree: Path, top: str, target: Path, epoch: int) -> None:
                     tar.addfile(info(arcname, directory=False, size=path.stat().st_size), handle)
 
 
+def extract_static(app_wheel: Path, dest: Path) -> None:
+    """The wheel's app/static/ files, byte for byte, for the web hosts."""
+    prefix = "app/static/"
+    with zipfile.ZipFile(app_wheel) as wheel:
+        members = [m for m in wheel.infolist() if m.filename.startswith(prefix) and not m.is_dir()]
+        if not members:
+            raise ReleaseError(f"{app_wheel.name} holds no {prefix} files.")
+        for member in members:
+            target = dest / member.filename.removeprefix(prefix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(wheel.read(member))
+
+
 def build(version: str, out_dir: Path, allow_dirty: bool = False) -> Path:
     version = check_version(version)
     commit, dirty, epoch = source_info()
@@ -238,6 +253,8 @@ def build(version: str, out_dir: Path, allow_dirty: bool = False) -> Path:
             per_python[python] = download_closure(app_wheel, version, python, downloads)
             for wheel in downloads.glob("*.whl"):
                 shutil.copyfile(wheel, wheels_dir / wheel.name)
+
+        extract_static(app_wheel, tree / "static")
 
         manifest = {
             "format": 1,

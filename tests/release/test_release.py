@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,23 @@ def test_manifest_checksums_every_file(manifest, unpacked):
         if p.is_file() and p.name != "MANIFEST.json"
     }
     assert on_disk == manifest["files"]
+
+
+def test_the_static_files_are_the_app_wheels(manifest, unpacked):
+    [app_wheel] = [w for w in manifest["wheels"]["3.11"] if w.startswith("names-")]
+    with zipfile.ZipFile(unpacked / "wheels" / app_wheel) as wheel:
+        in_wheel = {
+            m.filename.removeprefix("app/static/"): hashlib.sha256(wheel.read(m)).hexdigest()
+            for m in wheel.infolist()
+            if m.filename.startswith("app/static/") and not m.is_dir()
+        }
+    assert in_wheel, "the app wheel holds no static files"
+    shipped = {
+        p.relative_to(unpacked / "static").as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (unpacked / "static").rglob("*")
+        if p.is_file()
+    }
+    assert shipped == in_wheel
 
 
 @pytest.mark.parametrize(("python", "abi"), TARGET_PYTHONS.items())

@@ -126,7 +126,16 @@ def test_bidi_override_in_a_name_stays_inside_the_name(app, client):
     assert stored_names(app) == [name]
     page = client.get("/").text
     assert f'<bdi class="name">{name}</bdi>' in page
-    assert "unicode-bidi: isolate" in client.get("/static/style.css").text
+    assert "unicode-bidi: isolate" in client.get(f"/static/{app.config['VERSION']}/style.css").text
+
+
+def test_assets_are_linked_under_the_release_version(app, client):
+    """A page asks for its own release's stylesheet, wherever a fleet sends the request."""
+    version = app.config["VERSION"]
+    href = f"/static/{version}/style.css"
+    assert f'href="{href}"' in client.get("/").text
+    assert client.get(href).status_code == 200
+    assert client.get("/static/0.0.0-other/style.css").status_code == 404
 
 
 @pytest.mark.parametrize(
