@@ -45,6 +45,10 @@ class Config:
     # A name form is 2 fields and a token: 64 KiB is generous and bounds abuse.
     MAX_CONTENT_LENGTH = 64 * 1024
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    # Seconds a request waits on a database server (connecting, a pooled connection,
+    # an unanswered packet, a statement) before it gets a 503: a lost server never
+    # hangs a worker.
+    DATABASE_TIMEOUT = 5
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     # Secure cookies need HTTPS end to end; the deploy turns this on where TLS is served.
@@ -117,6 +121,10 @@ def load_config(app: Flask, name: str, overrides: dict | None) -> None:
     read_secret_key_file(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     validate(app, name)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = postgresql_engine_options(
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"], app.config["DATABASE_TIMEOUT"]
+        )
 
 
 def read_secret_key_file(app: Flask) -> None:
@@ -147,6 +155,31 @@ def database_uri(app: Flask) -> str:
     return f"sqlite:///{path}"
 
 
+def postgresql_engine_options(options: dict, timeout: int) -> dict:
+    """A small pool per worker, and libpq told to give up on a server after ``timeout`` s."""
+    milliseconds = timeout * 1000
+    return {
+        **options,
+        # A worker serves one request at a time: one connection, one spare.
+        "pool_size": 1,
+        "max_overflow": 1,
+        "pool_timeout": timeout,
+        # Connections older than this are replaced (a restarted server, a changed route).
+        "pool_recycle": 300,
+        "connect_args": {
+            "connect_timeout": timeout,
+            # Sent data unacknowledged this long: the server is gone (Linux TCP_USER_TIMEOUT).
+            "tcp_user_timeout": milliseconds,
+            "keepalives": 1,
+            "keepalives_idle": timeout,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+            "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}",
+            **options.get("connect_args", {}),
+        },
+    }
+
+
 def validate(app: Flask, name: str) -> None:
     """Refuse settings the app cannot safely run with."""
     if name == "production" and not app.config.get("SECRET_KEY"):
@@ -167,7 +200,7 @@ def validate(app: Flask, name: str) -> None:
                     f"{MIN_SECRET_KEY_LENGTH}, or sessions and form tokens can be forged "
                     '(python3 -c "import secrets; print(secrets.token_hex(32))").'
                 )
-    for key in ("MAX_NAME_LENGTH", "PAGE_SIZE"):
+    for key in ("MAX_NAME_LENGTH", "PAGE_SIZE", "DATABASE_TIMEOUT"):
         value = app.config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigurationError(f"{key} must be a positive integer, got {value!r}.")

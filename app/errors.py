@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError, TimeoutError
 from werkzeug.exceptions import HTTPException
 
 MESSAGES = {
@@ -36,6 +37,23 @@ def handle_csrf_error(error: CSRFError):
     )
 
 
+def handle_database_unavailable(error: OperationalError | TimeoutError):
+    """The database did not answer in time, or at all: a 503 to retry, not a 500.
+
+    OperationalError is the driver's "cannot do it now" (refused, timed out, cancelled
+    by statement_timeout, SQLite busy); TimeoutError is a full connection pool."""
+    cause = getattr(error, "orig", None) or error
+    current_app.logger.error("Database unavailable: %s", cause.__class__.__name__)
+    return render_error(
+        503,
+        "The names are unavailable for a moment",
+        "The database is not available, so nothing was changed. Please try again in a moment.",
+        {"Retry-After": "5"},
+    )
+
+
 def register(app: Flask) -> None:
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(TimeoutError, handle_database_unavailable)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
