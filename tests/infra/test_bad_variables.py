@@ -49,6 +49,17 @@ BAD_VARIABLES = {
         "nginx_listen_port=70000",
         "nginx_listen_port and nginx_https_port must be 1-65535",
     ),
+    # uWSGI on TCP that no nginx passes requests to.
+    "app-without-web": (
+        '{"uwsgi_socket": "127.0.0.1:3031", "uwsgi_socket_allow": ["127.0.0.1"]}',
+        "no web host sends it requests",
+    ),
+    # Both hosts' uWSGI behind the web hosts: a fleet, which SQLite cannot serve.
+    "fleet-on-sqlite": (
+        '{"uwsgi_socket": "127.0.0.1:3031", "uwsgi_socket_allow": ["127.0.0.1"],'
+        ' "nginx_uwsgi_servers": ["127.0.0.1:3031"], "uwsgi_private_network": false}',
+        "2 app hosts cannot share SQLite",
+    ),
 }
 
 
