@@ -19,6 +19,7 @@ PYTEST := $(BIN)/python -m pytest
 INVENTORY ?= inventories/local
 LOCAL_INVENTORY := inventories/local
 CLUSTER_INVENTORY := inventories/cluster
+CLUSTER_URL := https://127.0.0.1:9443/
 LOCAL_URL := https://127.0.0.1:8443/
 LOCAL_HTTP_URL := http://127.0.0.1:8080/
 # The local target's self-signed certificate, which clients here trust.
@@ -26,11 +27,12 @@ LOCAL_CERT := build/names-local.crt
 # The venv's tools (ansible-*, molecule) find each other on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 IS_LOCAL := $(filter $(abspath $(LOCAL_INVENTORY)),$(abspath $(INVENTORY)))
+IS_CLUSTER := $(filter $(abspath $(CLUSTER_INVENTORY)),$(abspath $(INVENTORY)))
 
 .PHONY: help
 help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\n"} \
-	  /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	  /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf "\nVariables: VERSION=%s  PYTHON=%s  VENV=%s\n" "$(VERSION)" "$(PYTHON)" "$(VENV)"
 
 .PHONY: info
@@ -111,8 +113,12 @@ ifneq ($(IS_LOCAL),)
 	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/local_target.yml
 endif
+ifneq ($(IS_CLUSTER),)
+	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
+	$(MAKE) cluster
+endif
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml -e names_app_version=$(VERSION)
-	@$(if $(IS_LOCAL),echo "names $(VERSION) is served at $(LOCAL_URL) ($(LOCAL_HTTP_URL) redirects there; self-signed certificate: make local-cert)",echo "names $(VERSION) deployed to $(INVENTORY)")
+	@$(if $(IS_LOCAL),echo "names $(VERSION) is served at $(LOCAL_URL) ($(LOCAL_HTTP_URL) redirects there; self-signed certificate: make local-cert)",$(if $(IS_CLUSTER),echo "names $(VERSION) is served by the fleet at $(CLUSTER_URL) (self-signed certificate)",echo "names $(VERSION) deployed to $(INVENTORY)"))
 
 .PHONY: rollback
 rollback: venv ## Roll INVENTORY back to the previous release, or to TO=x.y.z (health-gated)
