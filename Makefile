@@ -136,6 +136,14 @@ unlock: venv ## Clear a deploy lock left by a killed run (docs/runbook.md)
 status: venv ## Show what each host serves, any drift from what is on disk, and the last deploys
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml
 
+.PHONY: drain
+drain: venv ## Take app host HOST out of every web host's balance (its requests in flight finish first)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drain.yml -e names_drain_host=$(HOST)
+
+.PHONY: undrain
+undrain: venv ## Put app host HOST back into every web host's balance
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drain.yml -e names_drain_host=$(HOST) -e names_drain=false
+
 .PHONY: destroy-local
 destroy-local: venv ## Remove the local target container and everything in it
 	$(BIN)/ansible-playbook -i $(LOCAL_INVENTORY) playbooks/local_target.yml -e local_target_state=absent
