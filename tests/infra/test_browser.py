@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -63,7 +63,11 @@ def submit(driver, name: str) -> None:
     field = driver.find_element(By.ID, "name")
     field.send_keys(name)
     driver.find_element(By.ID, "submit").click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(field))
+    # While the old document goes, chromedriver may answer about its element with an
+    # "unhandled inspector error" instead of a stale reference: ask again.
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.staleness_of(field)
+    )
 
 
 def page_problems(driver) -> list[str]:
