@@ -241,11 +241,13 @@ def test_large_request_headers_that_nginx_accepts_reach_the_app(site):
 
 
 def post_flood(host, client: str, posts: int) -> dict[str, int]:
-    """Status counts of ``posts`` form posts in a row from ``client``, as a load balancer
-    trusted on this host (127.0.0.1, molecule.yml) reports it in X-Forwarded-For."""
+    """Status counts of ``posts`` form posts sent at once (ten at a time) from ``client``,
+    as a load balancer trusted on this host (127.0.0.1, molecule.yml) reports it in
+    X-Forwarded-For. At once: a slow host sending them one by one would earn the
+    allowance back (2 posts/s) between them."""
     out = host.check_output(
-        f"for i in $(seq {posts}); do curl -k -s -o /dev/null -w '%{{http_code}}\\n' "
-        f"-H 'X-Forwarded-For: {client}' -X POST https://127.0.0.1/; done | sort | uniq -c"
+        f"seq {posts} | xargs -P 10 -I{{}} curl -k -s -o /dev/null -w '%{{http_code}}\\n' "
+        f"-H 'X-Forwarded-For: {client}' -X POST https://127.0.0.1/ | sort | uniq -c"
     )
     return {code: int(count) for count, code in (line.split() for line in out.splitlines())}
 
@@ -253,9 +255,10 @@ def post_flood(host, client: str, posts: int) -> dict[str, int]:
 def test_form_posts_are_limited_per_ipv6_64_not_per_address(host):
     """One subscriber's /64 shares one allowance (a host there can use any address);
     another /64 has its own."""
-    first = post_flood(host, "2001:db8:1:2::a", 30)
-    assert first.get("429", 0) >= 5, first
+    # The burst (20) and a few more earned meanwhile pass; the rest is refused.
+    first = post_flood(host, "2001:db8:1:2::a", 40)
+    assert first.get("429", 0) >= 10, first
     same_network = post_flood(host, "2001:db8:1:2:0:0:0:b", 10)
-    assert same_network.get("429", 0) >= 8, same_network
+    assert same_network.get("429", 0) >= 6, same_network
     other_network = post_flood(host, "2001:db8:1:3::a", 10)
     assert other_network.get("429", 0) == 0, other_network
