@@ -94,6 +94,19 @@ def run_playbooks_at_once(playbook: str, runs: dict[str, list[str]]) -> dict[str
     return results
 
 
+README_EXAMPLE = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def run_readme_example(readme: Path, workdir: Path, version: str) -> Run:
+    """Run the first yaml example of a role README as a playbook against the scenario's
+    hosts, with the deployed ``version``."""
+    match = README_EXAMPLE.search(readme.read_text())
+    assert match, f"{readme} has no yaml example"
+    playbook = workdir / "example.yml"
+    playbook.write_text(match.group(1))
+    return run_playbook(str(playbook), f"names_app_version={version}")
+
+
 def copy_release_sources(dest: Path) -> Path:
     """The files a release is built from (tracked or new, not ignored), copied to ``dest``."""
     files = subprocess.run(
