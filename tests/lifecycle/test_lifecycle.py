@@ -324,7 +324,11 @@ def test_a_settings_change_the_release_refuses_never_goes_live(host):
     migration check reads the staged settings), the live settings and workers unchanged."""
     live = host.file("/etc/names/names.toml").sha256sum
     served = health()["config"]
-    bad = {**CHANGED, "names_app_database_url": "postgresql://names@127.0.0.1:9/names"}
+    bad = {
+        **CHANGED,
+        "names_app_database_url": "postgresql://names@127.0.0.1:9/names",
+        "names_app_database_host": host.backend.host,  # where a backup would be taken
+    }
     run = run_playbook("deploy.yml", json.dumps(bad))
     assert run.returncode != 0
     assert "What served before keeps serving" in run.output or "health gate" in run.output
