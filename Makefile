@@ -24,6 +24,11 @@ LOCAL_URL := https://127.0.0.1:8443/
 LOCAL_HTTP_URL := http://127.0.0.1:8080/
 # The local target's self-signed certificate, which clients here trust.
 LOCAL_CERT := build/names-local.crt
+# Molecule's scenarios (molecule/<name>/), and how many run at once: they wait on
+# deploys and health gates more than they compute, and use their own containers,
+# networks and ports.
+SCENARIOS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
+MOLECULE_JOBS ?= 3
 # The venv's tools (ansible-*, molecule) find each other on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 IS_LOCAL := $(filter $(abspath $(LOCAL_INVENTORY)),$(abspath $(INVENTORY)))
@@ -164,10 +169,18 @@ browser: ## Install Debian's Chromium and chromium-driver for the browser tests 
 	tools/browser.sh
 
 .PHONY: molecule
-molecule: venv images browser ## Run every Molecule scenario (Debian 12 and 13 containers)
+molecule: venv images browser ## Run every Molecule scenario side by side (MOLECULE_JOBS at once)
 	@# The tarball under test is the working tree's, committed or not.
 	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
-	NAMES_VERSION=$(VERSION) $(BIN)/molecule test --all
+	@echo "Molecule scenarios $(SCENARIOS), $(MOLECULE_JOBS) at once; each one's output when it ends"
+	$(MAKE) -j $(MOLECULE_JOBS) --output-sync=target $(SCENARIOS:%=molecule-%)
+
+# One scenario: make molecule-default, molecule-lifecycle, molecule-cluster.
+molecule-%: venv images browser
+	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
+	@started=$$(date +%s); \
+	  NAMES_VERSION=$(VERSION) $(BIN)/molecule test -s $*; \
+	  echo "molecule $*: passed in $$(( $$(date +%s) - started )) s"
 
 .PHONY: local-cert
 local-cert: ## Copy the local target's self-signed certificate to build/ (trust it with curl --cacert)
