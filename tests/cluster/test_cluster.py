@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from tests.cluster.conftest import CAFILE, POSTGRESQL_PORT, URL, UWSGI_PORT
-from tests.helpers import ROOT, csrf_token, run_readme_example
+from tests.helpers import ROOT, csrf_token, run_playbook, run_readme_example
 from tests.lifecycle.loadgen import Load, Session, Target, listed_names
 
 pytestmark = pytest.mark.web
@@ -149,6 +149,15 @@ def test_the_postgresql_readme_example_runs_and_changes_nothing(fleet, tmp_path)
     run = run_readme_example(ROOT / "roles/postgresql/README.md", tmp_path, version)
     assert run.returncode == 0, run.output[-3000:]
     assert run.changed == {fleet["db"][0].backend.host: 0}, run.output[-2000:]
+
+
+def test_a_db_host_apart_from_the_app_hosts_without_postgresql_is_refused(fleet):
+    run = run_playbook("site.yml", "names_app_database_url=")
+    assert run.returncode != 0
+    assert "names no PostgreSQL server (SQLite keeps the names on the app hosts)" in run.output
+    assert fleet["db"][0].backend.host in run.output
+    assert run.changed, run.output[-2000:]
+    assert set(run.changed.values()) == {0}, run.changed
 
 
 def test_stopping_an_app_hosts_uwsgi_under_load_fails_no_page_and_loses_no_stored_name(
