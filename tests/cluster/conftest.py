@@ -5,6 +5,7 @@ The tests take no ``host`` fixture: each runs once and reaches the hosts it name
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,6 +21,20 @@ CAFILE = str(ROOT / "build" / "cluster-site.crt")
 UWSGI_PORT = 3031
 POSTGRESQL_PORT = 5432
 GROUPS = ("web", "app", "db")
+REPORT = ROOT / "build" / "cluster-report.json"
+FIGURES: dict = {}
+
+
+def record(tag: str, figures: dict) -> None:
+    """Keep a run's figures in build/cluster-report.json."""
+    FIGURES[tag] = figures
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(FIGURES, indent=2) + "\n")
+
+
+def variable(host, name: str):
+    """An inventory variable of a fleet host, templated as the playbooks see it."""
+    return host.ansible("debug", f"var={name}", check=False)[name]
 
 
 def inventory_file() -> str:

@@ -14,13 +14,12 @@ import uuid
 
 import pytest
 
-from tests.cluster.conftest import CAFILE, POSTGRESQL_PORT, URL, UWSGI_PORT
+from tests.cluster.conftest import CAFILE, POSTGRESQL_PORT, URL, UWSGI_PORT, record, variable
 from tests.helpers import ROOT, csrf_token, run_playbook, run_readme_example
 from tests.lifecycle.loadgen import Load, Session, Target, listed_names
 
 pytestmark = pytest.mark.web
 
-REPORT = ROOT / "build" / "cluster-report.json"
 ACCESS_LOG = "/var/log/nginx/access.log"
 
 # A PostgreSQL client's first steps, in the standard library: ask for TLS, send the
@@ -62,8 +61,6 @@ except OSError as exc:
     print(exc.__class__.__name__)
 """
 
-FIGURES: dict = {}
-
 
 def probe(where, script: str, *args) -> str:
     """Run ``script`` with ``args`` on a fleet host, or on this machine when ``where`` is None."""
@@ -74,11 +71,6 @@ def probe(where, script: str, *args) -> str:
         ).stdout.strip()  # fmt: skip
     command = " ".join(shlex.quote(part) for part in ["python3", "-c", script, *map(str, args)])
     return where.check_output(command)
-
-
-def variable(host, name: str):
-    """An inventory variable of a fleet host, templated as the playbooks see it."""
-    return host.ansible("debug", f"var={name}", check=False)[name]
 
 
 def database(fleet) -> urllib.parse.SplitResult:
@@ -171,9 +163,7 @@ def test_stopping_an_app_hosts_uwsgi_under_load_fails_no_page_and_loses_no_store
             load.wait_for(2500)
     finally:
         stopped.run_expect([0], "systemctl start names-uwsgi.socket names-uwsgi.service")
-    FIGURES["app_host_stopped"] = load.report.summary()
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps(FIGURES, indent=2) + "\n")
+    record("app_host_stopped", load.report.summary())
     assert load.report.requests >= 3000
     assert [failure for failure in load.report.failures if failure.startswith("GET")] == []
     assert load.report.stored_names

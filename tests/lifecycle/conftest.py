@@ -4,13 +4,12 @@ against the scenario's host and build the releases the story needs."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, copy_release_sources
+from tests.helpers import ROOT
+from tests.releases import FAULT, MIGRATION_0002, build_release
 
 # nginx's HTTPS and HTTP ports as published by molecule/lifecycle/molecule.yml.
 URL = "https://127.0.0.1:18443"
@@ -18,48 +17,6 @@ HTTP_URL = "http://127.0.0.1:18080"
 REPORT = ROOT / "build" / "lifecycle-report.json"
 # The host's self-signed certificate, which the clients of this scenario trust.
 CAFILE = str(ROOT / "build" / "lifecycle-site.crt")
-
-# The second migration release B carries: an index, which the release before it
-# (A) does not know and does not mind. That is the rule for every migration.
-MIGRATION_0002 = '''"""Index names by name (lifecycle test release).
-
-Revision ID: 0002
-Revises: 0001
-"""
-
-from alembic import op
-
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.create_index("ix_names_name", "names", ["name"])
-
-
-def downgrade():
-    raise RuntimeError("Downgrades are not supported.")
-'''
-
-# The fault release C carries: the WSGI module fails on import, so the release
-# cannot start. The health gate must stop it.
-FAULT = '\nraise RuntimeError("injected fault: this release cannot start")\n'
-
-
-def build_release(tmp: Path, version: str, out: Path, change=None) -> Path:
-    """Build a release of the working tree, optionally changed by ``change(tree)``."""
-    tree = copy_release_sources(tmp / f"tree-{version}")
-    if change:
-        change(tree)
-    built = subprocess.run(
-        [sys.executable, str(tree / "tools" / "build_release.py"), "--version", version,
-         "--out", str(out)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    return out / f"names-{version}.tar.gz"
 
 
 @pytest.fixture(scope="module", autouse=True)

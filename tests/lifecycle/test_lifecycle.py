@@ -111,6 +111,8 @@ def test_b_migrated_after_backing_up_the_database(host, releases):
     assert len(files) == 1
     backup = host.file(files[0])
     assert (backup.user, backup.mode) == ("names", 0o600)
+    deployed_b = next(e for e in audit(host) if e["to"] == releases["b"])
+    assert deployed_b["backup"] == f"{host.backend.host}:{backup.path}"
     assert "0002 (head)" in host.check_output(
         "sudo -u names NAMES_CONFIG=production NAMES_SETTINGS=/etc/names/names.toml "
         "/srv/names/current/venv/bin/names db current 2>/dev/null"
@@ -567,7 +569,7 @@ def test_audit_log_tells_the_story(host, releases):
 
 def test_audit_entries_are_well_formed(host):
     keys = {"time", "host", "operator", "controller", "action", "from", "to",
-            "tarball_sha256", "result", "message"}  # fmt: skip
+            "tarball_sha256", "backup", "result", "message"}  # fmt: skip
     for entry in audit(host):
         assert set(entry) == keys
         assert time.strptime(entry["time"], "%Y-%m-%dT%H:%M:%SZ")
