@@ -24,6 +24,9 @@ LOCAL_URL := https://127.0.0.1:8443/
 LOCAL_HTTP_URL := http://127.0.0.1:8080/
 # The local target's self-signed certificate, which clients here trust.
 LOCAL_CERT := build/names-local.crt
+# What make bench measures: the local target, or the fleet's web host.
+BENCH_URL = $(if $(IS_CLUSTER),$(CLUSTER_URL),$(LOCAL_URL))
+BENCH_CERT = $(if $(IS_CLUSTER),build/names-cluster.crt,$(LOCAL_CERT))
 # Molecule's scenarios (molecule/<name>/), and how many run at once: they wait on
 # deploys and health gates more than they compute, and use their own containers,
 # networks and ports.
@@ -189,8 +192,10 @@ local-cert: ## Copy the local target's self-signed certificate to build/ (trust 
 	@echo "curl --cacert $(LOCAL_CERT) $(LOCAL_URL)"
 
 .PHONY: bench
-bench: venv local-cert ## Benchmark the local target: requests/s, p50, p99 (medians of 5 runs)
-	$(BIN)/python -m tests.lifecycle.bench --url $(LOCAL_URL:/=) --cacert $(LOCAL_CERT) --runs 5
+bench: venv ## Benchmark the local target (INVENTORY=inventories/cluster: the fleet): requests/s, p50, p99 (medians of 5 runs)
+	@mkdir -p $(dir $(BENCH_CERT))
+	docker exec $(if $(IS_CLUSTER),names-web-1,names-local) cat /etc/nginx/tls/selfsigned.crt > $(BENCH_CERT)
+	$(BIN)/python -m tests.lifecycle.bench --url $(BENCH_URL:/=) --cacert $(BENCH_CERT) --runs 5
 
 .PHONY: test
 test: lint unit release-check molecule ## Everything: lint, unit, release checks, Molecule
