@@ -104,6 +104,16 @@ def under_load(tag: str, playbook: str, **named_vars):
     return run, load.report
 
 
+def deploy_under_load(tag: str, releases: dict, release: str):
+    """deploy.yml of one of the releases built here, under load."""
+    return under_load(
+        tag,
+        "deploy.yml",
+        names_app_version=releases[release],
+        names_app_release_dir=releases["dist"],
+    )
+
+
 def assert_no_failed_request(report) -> None:
     assert report.requests >= 3000
     assert report.failures == [], report.summary()
@@ -111,12 +121,7 @@ def assert_no_failed_request(report) -> None:
 
 def test_rolling_upgrade_with_a_migration_under_load_fails_no_request(fleet, releases):
     add_names(3, "before the upgrade")
-    run, report = under_load(
-        "rolling_upgrade",
-        "deploy.yml",
-        names_app_version=releases["b"],
-        names_app_release_dir=releases["dist"],
-    )
+    run, report = deploy_under_load("rolling_upgrade", releases, "b")
     assert run.returncode == 0, run.output[-3000:]
     assert_no_failed_request(report)
     assert [current(app) for app in fleet["app"]] == [releases["b"]] * 2
@@ -158,12 +163,7 @@ def test_fleet_rollback_under_load_fails_no_request(fleet, releases):
 def test_a_release_the_canary_refuses_touches_no_other_host(fleet, releases):
     canary, other = fleet["app"]
     other_master = master_pid(other)
-    run, report = under_load(
-        "canary_refused",
-        "deploy.yml",
-        names_app_version=releases["c"],
-        names_app_release_dir=releases["dist"],
-    )
+    run, report = deploy_under_load("canary_refused", releases, "c")
     assert run.returncode != 0
     assert_no_failed_request(report)
     assert f'{canary.backend.host} failed "' in run.output
@@ -176,12 +176,7 @@ def test_a_release_the_canary_refuses_touches_no_other_host(fleet, releases):
 
 def test_a_release_failing_on_the_second_host_is_undone_on_the_first(fleet, releases):
     first, second = fleet["app"]
-    run, report = under_load(
-        "second_batch_failed",
-        "deploy.yml",
-        names_app_version=releases["d"],
-        names_app_release_dir=releases["dist"],
-    )
+    run, report = deploy_under_load("second_batch_failed", releases, "d")
     assert run.returncode != 0
     assert_no_failed_request(report)
     assert f'{second.backend.host} failed "' in run.output
