@@ -128,7 +128,6 @@ def test_a_new_file_has_its_owner_group_and_mode_when_it_appears(tmp_path):
     ("spec", "says"),
     [
         ({"path": "relative/dir"}, "relative/dir: not an absolute path"),
-        ({"path": "/x", "state": "file"}, "/x: state=file needs content"),
         ({"path": "/x", "state": "link"}, "/x: state=link needs src"),
         ({"path": "/x", "content": "c"}, "/x: content is for state=file only"),
         ({"path": "/x", "mode": "640"}, None),
@@ -145,6 +144,20 @@ def test_a_bad_path_is_refused_before_anything_changes(tmp_path, spec, says):
     assert result["failed"] is True
     assert says in result["msg"]
     assert not made.exists()
+
+
+def test_a_file_without_content_has_its_attributes_set_and_must_exist(tmp_path):
+    certificate = tmp_path / "site.crt"
+    certificate.write_text("PEM\n")
+    certificate.chmod(0o600)
+    spec = [{"path": str(certificate), "state": "file", "mode": "0644"}]
+    assert run(tmp_path, spec)["changed_paths"] == [str(certificate)]
+    assert mode(certificate) == "0644"
+    assert certificate.read_text() == "PEM\n"
+    certificate.unlink()
+    missing = run(tmp_path, spec)
+    assert missing["failed"] is True
+    assert "is not a file that exists" in missing["msg"]
 
 
 def test_a_directory_where_a_file_belongs_is_an_error(tmp_path):

@@ -28,8 +28,9 @@ options:
         required: true
       state:
         description:
-          - C(directory) (parents are created as needed), C(file) (requires
-            I(content)), C(link) (requires I(src)) or C(absent) (a directory is
+          - C(directory) (parents are created as needed), C(file) (with I(content)
+            its content; without, an existing file whose owner, group and mode
+            only are set), C(link) (requires I(src)) or C(absent) (a directory is
             removed with what it holds).
         type: str
         choices: [directory, file, link, absent]
@@ -93,8 +94,6 @@ def problems(paths: list[dict]) -> list[str]:
         path, state = spec["path"], spec["state"]
         if not os.path.isabs(path):
             found.append(f"{path}: not an absolute path")
-        if state == "file" and spec.get("content") is None:
-            found.append(f"{path}: state=file needs content")
         if state == "link" and not spec.get("src"):
             found.append(f"{path}: state=link needs src")
         if state != "file" and spec.get("content") is not None:
@@ -194,6 +193,12 @@ def ensure(module: AnsibleModule, spec: dict, diffs: list[dict]) -> bool:
             os.symlink(spec["src"], path)
         # The link itself carries no mode worth keeping; owner and group are its own.
         return changed
+    elif spec["content"] is None:
+        # In check mode an earlier task may only have reported that it would write it.
+        if not exists and check:
+            return True
+        if not os.path.isfile(path):
+            module.fail_json(msg=f"{path} is not a file that exists", path=path)
     else:
         wanted = spec["content"].encode()
         before = read_bytes(path)
