@@ -289,6 +289,21 @@ def test_a_master_older_than_its_configuration_is_shown_and_restarted(host, vers
     assert "drift: none" in status_output()
 
 
+def test_changes_behind_the_deploys_back_are_repaired_by_the_next_run(host, version_a):
+    """A deploy reads the host every time; nothing it read in an earlier run is trusted:
+    a file, a unit and a permission changed by hand are put back by a same-version run."""
+    checker = "/usr/local/lib/names-deploy/nginx-check-site"
+    wanted = host.file(checker).content_string
+    host.check_output(f"echo '# edited by hand' >> {checker}")
+    host.check_output("systemctl disable --quiet names-uwsgi.socket")
+    host.check_output("chmod 0777 /srv/names/releases")
+    run = run_playbook("site.yml", names_app_version=version_a)
+    assert run.returncode == 0, run.output[-3000:]
+    assert host.file(checker).content_string == wanted
+    assert host.service("names-uwsgi.socket").is_enabled
+    assert host.file("/srv/names/releases").mode == 0o755
+
+
 # The settings and uWSGI files the changes below end with; each run carries the ones
 # before it, so that it changes one thing.
 CHANGED: dict = {}

@@ -199,6 +199,11 @@ def read_state(params: dict) -> dict:
         "current_switched": mtime_of(os.path.join(root, "current"), follow=False),
         "previous": link_version(os.path.join(root, "previous")),
         "socket_active": unit_property(f"{params['service']}.socket", "ActiveState") == "active",
+        # Whether each unit starts at boot (systemctl enable), by unit type.
+        "enabled": {
+            kind: unit_property(f"{params['service']}.{kind}", "UnitFileState") == "enabled"
+            for kind in ("socket", "service")
+        },
         "service": serving_processes(params["service"]),
         "health": health(params["app_socket"]),
         "settings_sha256": sha256_of(params["settings"]),
