@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 
 from tests.lifecycle.loadgen import Load
 
@@ -45,6 +46,14 @@ def main() -> None:
         for key in ("requests_per_second", "p50_ms", "p99_ms", "failed")
     }
     print(f"median of {args.runs} runs of {args.requests} requests: {json.dumps(medians)}")
+    failed = [r for r in runs if r["failed"]]
+    if failed:
+        sys.exit(
+            f"{sum(r['failed'] for r in failed)} requests failed in {len(failed)} of {args.runs}"
+            f" runs, so these are not the page's figures; the first: {failed[0]['first_failures']}"
+            " (a POST rate limit of the inventory answers 429 to a flood from one address:"
+            " nginx_post_rate_limit)"
+        )
 
 
 if __name__ == "__main__":
