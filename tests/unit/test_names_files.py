@@ -16,13 +16,22 @@ pytestmark = pytest.mark.unit
 MODULE = Path(__file__).resolve().parents[2] / "roles/names_app/library/names_files.py"
 
 
-def run(tmp_path: Path, paths: list[dict], *, check: bool = False) -> dict:
+def run(
+    tmp_path: Path,
+    paths: list[dict],
+    *,
+    check: bool = False,
+    read: tuple = (),
+    append: tuple = (),
+) -> dict:
     args = tmp_path / "args.json"
     args.write_text(
         json.dumps(
             {
                 "ANSIBLE_MODULE_ARGS": {
                     "paths": paths,
+                    "read": list(read),
+                    "append": list(append),
                     "_ansible_check_mode": check,
                     "_ansible_diff": True,
                 }
@@ -115,6 +124,48 @@ def test_force_false_keeps_a_file_that_exists(tmp_path):
     key.unlink()
     run(tmp_path, spec)
     assert key.read_text() == "new\n"
+
+
+def test_a_generated_key_and_another_file_are_read_back_in_the_same_call(tmp_path):
+    key, settings = tmp_path / "secret_key", tmp_path / "names.toml"
+    spec = [{"path": str(key), "state": "file", "content": "first\n", "force": False}]
+    read = (str(key), str(settings))
+    assert run(tmp_path, spec, read=read)["contents"] == {str(key): "first\n", str(settings): None}
+    settings.write_text("SECRET_KEY = 'first'\n")
+    spec[0]["content"] = "second\n"
+    assert run(tmp_path, spec, read=read)["contents"] == {
+        str(key): "first\n",
+        str(settings): "SECRET_KEY = 'first'\n",
+    }
+
+
+def test_a_log_is_created_once_and_only_ever_appended_to(tmp_path):
+    log = tmp_path / "deploys.log"
+    spec = [{"path": str(log), "state": "file", "content": "", "force": False, "mode": "0640"}]
+    first = run(tmp_path, spec, append=({"path": str(log), "text": "one\n"},))
+    assert (first["changed_paths"], first["appended"]) == ([str(log)], [str(log)])
+    second = run(tmp_path, spec, append=({"path": str(log), "text": "two\n"},))
+    assert second["changed"] is False, "a record added is not a change of state"
+    assert log.read_text() == "one\ntwo\n"
+    assert mode(log) == "0640"
+    run(tmp_path, spec, check=True, append=({"path": str(log), "text": "three\n"},))
+    assert log.read_text() == "one\ntwo\n", "check mode writes no record"
+
+
+def test_appending_to_a_missing_file_is_an_error(tmp_path):
+    log = tmp_path / "deploys.log"
+    result = run(tmp_path, [], append=({"path": str(log), "text": "one\n"},))
+    assert result["failed"] is True
+    assert "cannot append" in result["msg"]
+    assert not log.exists()
+
+
+def test_check_mode_reads_back_what_it_would_write(tmp_path):
+    key = tmp_path / "secret_key"
+    spec = [{"path": str(key), "state": "file", "content": "first\n", "force": False}]
+    result = run(tmp_path, spec, check=True, read=(str(key),))
+    assert result["contents"] == {str(key): "first\n"}
+    assert not key.exists()
 
 
 def test_a_new_file_has_its_owner_group_and_mode_when_it_appears(tmp_path):

@@ -52,6 +52,29 @@ options:
         description: C(false) writes a file only when it is missing (a generated key).
         type: bool
         default: true
+  append:
+    description:
+      - Text added at the end of files that exist (after I(paths), which may create
+        them), written with C(O_APPEND) so what a file holds is never rewritten. For
+        logs of runs: an appended record is not a change of state, and is not written
+        in check mode.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        type: path
+        required: true
+      text:
+        type: str
+        required: true
+  read:
+    description:
+      - Paths whose text is returned in I(contents), read after I(paths) are brought
+        to their state (a key this call generates is read back in the same call).
+    type: list
+    elements: path
+    default: []
 """
 
 RETURN = r"""
@@ -59,6 +82,15 @@ changed_paths:
   description: The paths that were (or, in check mode, would be) changed, in order.
   type: list
   elements: str
+  returned: always
+appended:
+  description: The paths text was appended to, in order.
+  type: list
+  elements: str
+  returned: always
+contents:
+  description: The text of each path of I(read), null for one that is not a file.
+  type: dict
   returned: always
 """
 
@@ -233,6 +265,37 @@ def ensure(module: AnsibleModule, spec: dict, diffs: list[dict]) -> bool:
     return changed
 
 
+def append_texts(module: AnsibleModule) -> list[str]:
+    """Add each text at the end of its file, which must exist; the paths written."""
+    for entry in module.params["append"]:
+        try:
+            handle = os.open(entry["path"], os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            module.fail_json(msg=f"{entry['path']}: cannot append to it: {exc}", path=entry["path"])
+        try:
+            os.write(handle, entry["text"].encode())
+        finally:
+            os.close(handle)
+    return [entry["path"] for entry in module.params["append"]]
+
+
+def read_texts(module: AnsibleModule, paths: list[dict], changed_paths: list[str]) -> dict:
+    """The text of each path to read; in check mode, what this call would have written."""
+    planned = {
+        spec["path"]: spec["content"]
+        for spec in paths
+        if module.check_mode and spec["path"] in changed_paths and spec.get("content") is not None
+    }
+    texts = {}
+    for path in module.params["read"]:
+        if path in planned:
+            texts[path] = planned[path]
+            continue
+        content = read_bytes(path)
+        texts[path] = None if content is None else content.decode(errors="replace")
+    return texts
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -242,6 +305,16 @@ def main() -> None:
                 "required": True,
                 "options": PATH_SPEC,
             },
+            "append": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "text": {"type": "str", "required": True},
+                },
+            },
+            "read": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
@@ -251,7 +324,12 @@ def main() -> None:
         module.fail_json(msg="names_files: " + "; ".join(found))
     diffs: list[dict] = []
     changed_paths = [spec["path"] for spec in paths if ensure(module, spec, diffs)]
-    result = {"changed": bool(changed_paths), "changed_paths": changed_paths}
+    result = {
+        "changed": bool(changed_paths),
+        "changed_paths": changed_paths,
+        "appended": [] if module.check_mode else append_texts(module),
+        "contents": read_texts(module, paths, changed_paths),
+    }
     if module._diff:
         result["diff"] = diffs
     module.exit_json(**result)
