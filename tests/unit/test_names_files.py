@@ -160,6 +160,35 @@ def test_appending_to_a_missing_file_is_an_error(tmp_path):
     assert not log.exists()
 
 
+def test_content_the_validate_command_refuses_never_replaces_the_file(tmp_path):
+    site = tmp_path / "names.conf"
+    site.write_text("good\n")
+    # grep -q good FILE: the command sees the new content, under a name of its own.
+    spec = {"path": str(site), "state": "file", "validate": "grep -q good %s"}
+    refused = run(tmp_path, [{**spec, "content": "bad\n"}])
+    assert refused["failed"] is True
+    assert "refused by grep (exit 1), left as it was" in refused["msg"]
+    assert site.read_text() == "good\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["args.json", "names.conf"]
+    accepted = run(tmp_path, [{**spec, "content": "good, better\n"}])
+    assert accepted["changed_paths"] == [str(site)]
+    assert site.read_text() == "good, better\n"
+
+
+def test_a_new_file_the_validate_command_refuses_is_not_created(tmp_path):
+    site = tmp_path / "names.conf"
+    spec = {
+        "path": str(site),
+        "state": "file",
+        "content": "x\n",
+        "validate": "sh -c 'echo no: $0 >&2; exit 3' %s",
+    }
+    refused = run(tmp_path, [spec])
+    assert "(exit 3)" in refused["msg"]
+    assert "no: " in refused["msg"]
+    assert not site.exists()
+
+
 def test_check_mode_reads_back_what_it_would_write(tmp_path):
     key = tmp_path / "secret_key"
     spec = [{"path": str(key), "state": "file", "content": "first\n", "force": False}]
@@ -184,6 +213,8 @@ def test_a_new_file_has_its_owner_group_and_mode_when_it_appears(tmp_path):
         ({"path": "/x", "mode": "640"}, None),
         ({"path": "/x", "mode": "u=rw"}, "/x: mode must be octal"),
         ({"path": "/x", "mode": "0999"}, "/x: mode must be octal"),
+        ({"path": "/x", "state": "file", "validate": "true %s"}, "/x: validate needs content"),
+        ({"path": "/x", "state": "file", "content": "", "validate": "true"}, "and %s in the"),
     ],
 )
 def test_a_bad_path_is_refused_before_anything_changes(tmp_path, spec, says):

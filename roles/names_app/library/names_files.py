@@ -48,6 +48,13 @@ options:
       mode:
         description: Octal, as a string (C("0640")).
         type: str
+      validate:
+        description:
+          - A command that checks a file's new content before it is moved into
+            place (C(state=file) with I(content)), C(%s) standing for the new
+            file. When it fails, the file in place stays as it was and the call
+            fails with the command's output. Not run in check mode.
+        type: str
       force:
         description: C(false) writes a file only when it is missing (a generated key).
         type: bool
@@ -97,6 +104,7 @@ contents:
 import grp
 import os
 import pwd
+import shlex
 import shutil
 import stat
 import tempfile
@@ -115,6 +123,7 @@ PATH_SPEC = {
     "owner": {"type": "str"},
     "group": {"type": "str"},
     "mode": {"type": "str"},
+    "validate": {"type": "str"},
     "force": {"type": "bool", "default": True},
 }
 
@@ -130,6 +139,9 @@ def problems(paths: list[dict]) -> list[str]:
             found.append(f"{path}: state=link needs src")
         if state != "file" and spec.get("content") is not None:
             found.append(f"{path}: content is for state=file only")
+        validate = spec.get("validate")
+        if validate is not None and (spec.get("content") is None or "%s" not in validate):
+            found.append(f"{path}: validate needs content, and %s in the command")
         mode = spec.get("mode")
         if mode is not None and not (
             mode.isdigit() and set(mode) <= set("01234567") and len(mode) in (3, 4)
@@ -174,11 +186,27 @@ def replace(module: AnsibleModule, spec: dict, path: str, content: bytes, exists
             os.fsync(out.fileno())
         os.chown(staged, uid, gid)
         os.chmod(staged, mode)
-        os.replace(staged, path)
+        refused = checked(module, spec.get("validate"), staged)
+        if refused is None:
+            os.replace(staged, path)
     except (KeyError, OSError) as exc:
-        if os.path.exists(staged):
-            os.unlink(staged)
-        module.fail_json(msg=f"{path}: could not write it: {exc}", path=path)
+        refused = f"could not write it: {exc}"
+    if os.path.exists(staged):
+        os.unlink(staged)
+    if refused is not None:
+        module.fail_json(msg=f"{path}: {refused}", path=path)
+
+
+def checked(module: AnsibleModule, validate: str | None, staged: str) -> str | None:
+    """Why the validate command refuses the staged file (None when it accepts it)."""
+    if validate is None:
+        return None
+    command = [part.replace("%s", staged) for part in shlex.split(validate)]
+    rc, out, err = module.run_command(command)
+    if rc == 0:
+        return None
+    said = (err or out).strip()
+    return f"refused by {shlex.join(command[:1])} (exit {rc}), left as it was: {said}"
 
 
 def ensure(module: AnsibleModule, spec: dict, diffs: list[dict]) -> bool:
