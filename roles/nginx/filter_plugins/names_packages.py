@@ -1,1 +1,0 @@
-../../names_app/filter_plugins/names_packages.py
