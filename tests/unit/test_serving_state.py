@@ -211,3 +211,55 @@ def test_files_and_processes_are_read_from_the_host(tmp_path):
     started = serving.process_started(os.getpid(), serving.boot_time(), os.sysconf("SC_CLK_TCK"))
     assert started is not None
     assert started <= os.stat(f"/proc/{os.getpid()}").st_mtime + 1
+
+
+class Clock:
+    """Time that passes only when the wait sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.sleeps += 1
+
+
+def test_a_wait_reads_again_until_the_last_worker_serves_the_release():
+    # A chain reload: the second worker still runs 0.9.0's code for two more readings.
+    stale = serving_state(
+        current_switched=T0,
+        service={**serving_state()["service"], "workers": [{"pid": 11, "started": T0 + 1},
+                                                          {"pid": 12, "started": T0 - 80}]},
+    )  # fmt: skip
+    done = serving_state(current_switched=T0, service={**stale["service"], "workers": [
+        {"pid": 11, "started": T0 + 1}, {"pid": 13, "started": T0 + 2}]})  # fmt: skip
+    readings = iter([stale, stale, done])
+    clock = Clock()
+    state, planned = serving.settle(lambda: next(readings), "1.0.0", 10, clock, clock.sleep)
+    assert state is done
+    assert planned["changes"] is False
+    assert clock.sleeps == 2
+    assert clock.now == 2 * serving.POLL_INTERVAL
+
+
+def test_a_wait_that_runs_out_returns_the_last_reading_and_what_it_still_needs():
+    stale = serving_state(current="0.9.0")
+    clock = Clock()
+    state, planned = serving.settle(lambda: stale, "1.0.0", 1, clock, clock.sleep)
+    assert state is stale
+    assert planned["changes"] is True
+    assert planned["reasons"][0] == "switch from 0.9.0 to 1.0.0"
+    assert clock.sleeps == 1 / serving.POLL_INTERVAL
+
+
+def test_no_wait_reads_once():
+    readings = []
+    clock = Clock()
+    serving.settle(lambda: readings.append(1) or serving_state(current="0.9.0"), "1.0.0", 0,
+                   clock, clock.sleep)  # fmt: skip
+    assert readings == [1]
+    assert clock.sleeps == 0

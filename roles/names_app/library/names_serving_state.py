@@ -47,6 +47,13 @@ options:
     description: The release to serve; empty to only read (make status).
     type: str
     default: ""
+  wait:
+    description:
+      - Seconds to wait, reading again every quarter of a second, until the host
+        needs no change (a chain reload replacing its workers one by one). The
+        last reading is returned either way; 0 reads once.
+    type: int
+    default: 0
 """
 
 import hashlib
@@ -55,6 +62,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -62,6 +70,8 @@ from ansible.module_utils.basic import AnsibleModule
 # earlier: /proc start times have a resolution of one clock tick (10 ms).
 CLOCK_TICK_SLACK = 0.02
 CHANGE_KINDS = ("reload", "restart", "restart_socket")
+# How often a wait reads the host again.
+POLL_INTERVAL = 0.25
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -289,6 +299,18 @@ def plan(state: dict, target: str) -> dict:
     }
 
 
+def settle(read, target: str, wait: float, clock=time.monotonic, sleep=time.sleep) -> tuple:
+    """Read the host until it needs no change to serve ``target``, or ``wait`` seconds
+    have passed; the last reading and its plan."""
+    deadline = clock() + wait
+    while True:
+        state = read()
+        planned = plan(state, target)
+        if not planned["changes"] or clock() >= deadline:
+            return state, planned
+        sleep(POLL_INTERVAL)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -298,6 +320,7 @@ def main() -> None:
             "settings": {"type": "path", "required": True},
             "files": {"type": "list", "elements": "dict", "default": []},
             "target": {"type": "str", "default": ""},
+            "wait": {"type": "int", "default": 0},
         },
         supports_check_mode=True,
     )
@@ -307,13 +330,10 @@ def main() -> None:
             or spec["on_change"] not in CHANGE_KINDS
         ):
             module.fail_json(msg=f"files: each needs staged, live and on_change {CHANGE_KINDS}")
-    state = read_state(module.params)
-    module.exit_json(
-        changed=False,
-        state=state,
-        drift=drift(state),
-        plan=plan(state, module.params["target"]),
+    state, planned = settle(
+        lambda: read_state(module.params), module.params["target"], module.params["wait"]
     )
+    module.exit_json(changed=False, state=state, drift=drift(state), plan=planned)
 
 
 if __name__ == "__main__":
