@@ -181,7 +181,7 @@ molecule: venv images browser ## Run every Molecule scenario (MOLECULE_JOBS=n: n
 	@echo "Molecule scenarios $(SCENARIOS), $(MOLECULE_JOBS) at a time; each one's output when it ends"
 	$(MAKE) -j $(MOLECULE_JOBS) --output-sync=target $(SCENARIOS:%=molecule-%)
 
-# One scenario: make molecule-default, molecule-lifecycle, molecule-cluster.
+# One scenario: make molecule-default, molecule-cluster.
 molecule-%: venv images browser
 	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
 	@started=$$(date +%s); \

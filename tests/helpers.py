@@ -38,10 +38,12 @@ class Run:
         return {host: int(changed) for host, changed in recap if host != "localhost"}
 
 
-def playbook_command(playbook: str, *extra_vars: str, **named_vars) -> list[str]:
+def playbook_command(
+    playbook: str, *extra_vars: str, limit: str | None = None, **named_vars
+) -> list[str]:
     """ansible-playbook against the Molecule scenario's inventory: ``playbook`` in
     playbooks/ or an absolute path; ``extra_vars`` are passed as written (``key=value``,
-    ``@file``, JSON), ``named_vars`` as key=value."""
+    ``@file``, JSON), ``named_vars`` as key=value; ``limit``: only these hosts."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     assert inventory, "run by Molecule's verifier (MOLECULE_INVENTORY_FILE unset)"
     pairs = [*extra_vars, *(f"{key}={value}" for key, value in named_vars.items())]
@@ -51,6 +53,7 @@ def playbook_command(playbook: str, *extra_vars: str, **named_vars) -> list[str]
         inventory,
         str(Path("playbooks") / playbook),  # an absolute path stays as it is
         *(arg for pair in pairs for arg in ("-e", pair)),
+        *(["--limit", limit] if limit else []),
     ]
 
 
@@ -70,10 +73,12 @@ def run_playbook(playbook: str, *extra_vars: str, env: dict | None = None, **nam
     return Run(result.returncode, result.stdout + result.stderr, time.monotonic() - started)
 
 
-def start_playbook(playbook: str, *extra_vars: str, **named_vars) -> subprocess.Popen:
+def start_playbook(
+    playbook: str, *extra_vars: str, limit: str | None = None, **named_vars
+) -> subprocess.Popen:
     """Start a run in the background (its output on .stdout, merged with stderr)."""
     return subprocess.Popen(
-        playbook_command(playbook, *extra_vars, **named_vars),
+        playbook_command(playbook, *extra_vars, limit=limit, **named_vars),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -82,11 +87,15 @@ def start_playbook(playbook: str, *extra_vars: str, **named_vars) -> subprocess.
     )
 
 
-def run_playbooks_at_once(playbook: str, runs: dict[str, list[str]]) -> dict[str, Run]:
+def run_playbooks_at_once(
+    playbook: str, runs: dict[str, list[str]], limit: str | None = None
+) -> dict[str, Run]:
     """Several runs of ``playbook`` side by side, each with its extra vars; only for runs
     that change nothing (refusals), which cannot disturb one another."""
     started = time.monotonic()
-    processes = {name: start_playbook(playbook, *extra) for name, extra in runs.items()}
+    processes = {
+        name: start_playbook(playbook, *extra, limit=limit) for name, extra in runs.items()
+    }
     results = {}
     for name, process in processes.items():
         output, _ = process.communicate(timeout=600)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.helpers import copy_release_sources
@@ -50,3 +52,13 @@ def build_release(tmp: Path, version: str, out: Path, change=None) -> Path:
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     return out / f"names-{version}.tar.gz"
+
+
+def build_releases(tmp: Path, out: Path, changes: dict[str, Callable | None]) -> dict[str, Path]:
+    """Several releases (version: change), built side by side."""
+    with ThreadPoolExecutor(max_workers=len(changes)) as pool:
+        built = {
+            version: pool.submit(build_release, tmp, version, out, change)
+            for version, change in changes.items()
+        }
+    return {version: future.result() for version, future in built.items()}

@@ -35,6 +35,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -247,11 +248,17 @@ def build(version: str, out_dir: Path, allow_dirty: bool = False) -> Path:
         tree = work / "tree"
         wheels_dir = tree / "wheels"
         wheels_dir.mkdir(parents=True)
-        per_python = {}
+        # One pip per target Python, side by side.
+        with ThreadPoolExecutor(max_workers=len(TARGET_PYTHONS)) as pool:
+            closures = {
+                python: pool.submit(
+                    download_closure, app_wheel, version, python, work / f"download-{python}"
+                )
+                for python in TARGET_PYTHONS
+            }
+        per_python = {python: closure.result() for python, closure in closures.items()}
         for python in TARGET_PYTHONS:
-            downloads = work / f"download-{python}"
-            per_python[python] = download_closure(app_wheel, version, python, downloads)
-            for wheel in downloads.glob("*.whl"):
+            for wheel in (work / f"download-{python}").glob("*.whl"):
                 shutil.copyfile(wheel, wheels_dir / wheel.name)
 
         extract_static(app_wheel, tree / "static")

@@ -18,7 +18,7 @@ import pytest
 from tests.cluster.conftest import CAFILE, URL, record, variable
 from tests.helpers import csrf_token, run_playbook
 from tests.lifecycle.loadgen import Load, Session, Target, listed_names
-from tests.releases import FAULT, MIGRATION_0002, build_release
+from tests.releases import FAULT, MIGRATION_0002, build_releases
 
 pytestmark = pytest.mark.web
 
@@ -56,9 +56,8 @@ def releases(tmp_path_factory, fleet) -> dict:
     version_a = variable(fleet["app"][0], "names_app_version")
     versions = {"a": version_a, "b": f"{version_a}.post1", "c": f"{version_a}.post2",
                 "d": f"{version_a}.post3"}  # fmt: skip
-    build_release(tmp, versions["b"], dist, add_migration)
-    build_release(tmp, versions["c"], dist, with_fault(FAULT))
-    build_release(tmp, versions["d"], dist, with_fault(PYTHON_FAULT))
+    changes = {"b": add_migration, "c": with_fault(FAULT), "d": with_fault(PYTHON_FAULT)}
+    build_releases(tmp, dist, {versions[release]: change for release, change in changes.items()})
     return {**versions, "dist": dist}
 
 
@@ -192,4 +191,4 @@ def test_a_release_failing_on_the_second_host_is_undone_on_the_first(fleet, rele
 
 def test_every_name_stored_through_the_fleet_is_listed():
     assert len(STORED) > 1000
-    assert listed_names(URL, CAFILE) >= STORED
+    assert listed_names(URL, CAFILE, until=STORED) >= STORED

@@ -1,5 +1,6 @@
-"""Fixtures of the lifecycle scenario (molecule/lifecycle): run the real playbooks
-against the scenario's host and build the releases the story needs."""
+"""Fixtures of the lifecycle story (the default scenario's `lifecycle` host, after
+tests/infra): run the real playbooks against that host and build the releases the
+story needs."""
 
 from __future__ import annotations
 
@@ -8,12 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
-from tests.releases import FAULT, MIGRATION_0002, build_release
+from tests.helpers import ROOT, Run, run_playbook, start_playbook
+from tests.releases import FAULT, MIGRATION_0002, build_releases
 
-# nginx's HTTPS and HTTP ports as published by molecule/lifecycle/molecule.yml.
+# The hosts the story is told on: the group molecule/default/molecule.yml names.
+HOSTS = "lifecycle"
+# nginx's HTTPS and HTTP ports as published by molecule/default/molecule.yml.
 URL = "https://127.0.0.1:18443"
 HTTP_URL = "http://127.0.0.1:18080"
+# What every run of the story adds to the inventory's settings (which tests/infra
+# checks as they are): the load test posts 30 names a second from one address, not
+# an attack; HTTP on 18080 redirects to HTTPS on the port published for it; a broken
+# release fails the gate in 20 s instead of a minute.
+SETTINGS = {
+    "nginx_post_rate_limit": "1000r/s",
+    "nginx_post_rate_burst": 200,
+    "nginx_https_public_port": 18443,
+    "names_app_gate_timeout": 20,
+}
 REPORT = ROOT / "build" / "lifecycle-report.json"
 # The host's self-signed certificate, which the clients of this scenario trust.
 CAFILE = str(ROOT / "build" / "lifecycle-site.crt")
@@ -49,9 +62,9 @@ def releases(tmp_path_factory, version_a) -> dict:
             wsgi.write(FAULT)
 
     version_d = f"{version_a}.post3"
-    build_release(tmp, version_b, dist, add_migration)
-    build_release(tmp, version_c, dist, inject_fault)
-    build_release(tmp, version_d, dist, add_migration)  # D: B's code under a new version
+    # D: B's code under a new version
+    changes = {version_b: add_migration, version_c: inject_fault, version_d: add_migration}
+    build_releases(tmp, dist, changes)
     return {"a": version_a, "b": version_b, "c": version_c, "d": version_d, "dist": dist,
             "tmp": tmp}  # fmt: skip
 
@@ -64,3 +77,16 @@ def report():
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\nlifecycle figures ({REPORT}):\n{json.dumps(figures, indent=2)}")
+
+
+def play(playbook: str, *extra_vars: str, env: dict | None = None, **named_vars) -> Run:
+    """A run of the story: ``playbook`` on the lifecycle host, with its settings (which
+    the test's own variables override)."""
+    return run_playbook(
+        playbook, json.dumps(SETTINGS), *extra_vars, env=env, limit=HOSTS, **named_vars
+    )
+
+
+def start_play(playbook: str, *extra_vars: str, **named_vars):
+    """``play`` in the background (its output on .stdout)."""
+    return start_playbook(playbook, json.dumps(SETTINGS), *extra_vars, limit=HOSTS, **named_vars)

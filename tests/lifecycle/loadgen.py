@@ -234,9 +234,16 @@ class Load:
 
 
 def listed_names(
-    url: str, cafile: str | None = None, timeout: float = 10.0, max_pages: int = 2000
+    url: str,
+    cafile: str | None = None,
+    timeout: float = 10.0,
+    max_pages: int = 2000,
+    until: set[str] | None = None,
 ) -> set[str]:
-    """Every name on the page, following the "Older" links to the last page."""
+    """Every name on the page, following the "Older" links to the last page; with
+    ``until``, only as far as the page where the last of those names is listed (the
+    newest come first), so ``until <= listed_names(..., until=until)`` still tells
+    whether every one of them is listed."""
     session = Session(Target.parse(url, cafile), timeout)
     names: set[str] = set()
     try:
@@ -245,7 +252,7 @@ def listed_names(
             if status != 200:
                 raise AssertionError(f"page {page} answered {status}")
             names.update(NAME_ITEM.findall(content))
-            if 'rel="next"' not in content:
+            if 'rel="next"' not in content or (until is not None and until <= names):
                 return names
     finally:
         session.close()

@@ -1,9 +1,10 @@
-"""The release lifecycle, told in order on one host (molecule/lifecycle).
+"""The release lifecycle, told in order on one host (the default scenario's Debian 12
+host, after tests/infra has checked it as converged).
 
-Deploy A (converge), add names, upgrade to B under load, try a broken C (the
-health gate stops it), try bad tarballs (refused before any change), roll back
-to A under load while a second deploy is refused by the lock, then check that
-the audit log tells that story. Tests depend on the ones before them.
+Deploy A (converge) with the story's settings, add names, upgrade to B under load, try
+a broken C (the health gate stops it), try bad tarballs (refused before any change),
+roll back to A under load while a second deploy is refused by the lock, then check
+that the audit log tells that story. Tests depend on the ones before them.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import csrf_token, run_playbook, start_playbook
-from tests.lifecycle.conftest import CAFILE, HTTP_URL, URL
+from tests.helpers import csrf_token
+from tests.lifecycle.conftest import CAFILE, HOSTS, HTTP_URL, URL, play, start_play
 from tests.lifecycle.loadgen import Load, Session, Target, listed_names
 
 pytestmark = pytest.mark.web
+testinfra_hosts = [f"ansible://{HOSTS}"]
 
 LOCK = "/run/lock/names-deploy"
 AUDIT_LOG = "/var/log/names/deploys.log"
@@ -59,6 +61,16 @@ def add_name(name: str) -> None:
     assert status == 303, content
 
 
+def test_the_storys_settings_reach_nginx_and_leave_the_app_server_alone(host, version_a):
+    master, served = main_pid(host), set(workers(host))
+    run = play("site.yml", names_app_version=version_a)
+    assert run.returncode == 0, run.output[-3000:]
+    site = host.file("/etc/nginx/sites-available/names.conf").content_string
+    assert "rate=1000r/s" in site
+    assert (main_pid(host), set(workers(host))) == (master, served)
+    assert audit(host)[-1]["result"] == "unchanged"
+
+
 def test_a_serves_after_converge(host, version_a):
     answer = health()
     assert (answer["status"], answer["version"], answer["database"]) == ("ok", version_a, "ok")
@@ -84,20 +96,21 @@ def test_names_are_added_on_a():
     STORY["names"] = [f"Before upgrade {uuid.uuid4().hex[:6]}" for _ in range(3)]
     for name in STORY["names"]:
         add_name(name)
-    assert set(STORY["names"]) <= listed_names(URL, CAFILE)
+    assert set(STORY["names"]) <= listed_names(URL, CAFILE, until=set(STORY["names"]))
 
 
 def test_upgrade_to_b_under_load_fails_no_request(host, releases, report):
     with Load(URL, cafile=CAFILE, tag="upgrade") as load:
         load.wait_for(300)
-        run = run_playbook(
+        run = play(
             "site.yml", names_app_version=releases["b"], names_app_release_dir=releases["dist"]
         )
     assert run.returncode == 0, run.output[-3000:]
     report["upgrade"] = {**load.report.summary(), "deploy_seconds": round(run.seconds, 1)}
     assert load.report.requests >= 3000
     assert load.report.failures == [], load.report.summary()
-    listed = listed_names(URL, CAFILE)
+    wanted = set(load.report.stored_names) | set(STORY["names"])
+    listed = listed_names(URL, CAFILE, until=wanted)
     assert set(load.report.stored_names) <= listed, "a POSTed name is missing"
     assert set(STORY["names"]) <= listed, "names from before the upgrade are missing"
     assert health()["version"] == releases["b"]
@@ -120,9 +133,7 @@ def test_b_migrated_after_backing_up_the_database(host, releases):
 
 
 def test_broken_c_is_stopped_by_the_health_gate(host, releases, report):
-    run = run_playbook(
-        "site.yml", names_app_version=releases["c"], names_app_release_dir=releases["dist"]
-    )
+    run = play("site.yml", names_app_version=releases["c"], names_app_release_dir=releases["dist"])
     report["broken_release_refused"] = {"seconds": round(run.seconds, 1)}
     assert run.returncode != 0
     # The gate instance could not even start: the fault stops it before any health poll.
@@ -195,7 +206,7 @@ def test_bad_tarball_is_refused_before_any_change(host, releases, case):
             appended.write(b"tampered")
     entries_before = len(audit(host))
 
-    run = run_playbook("site.yml", names_app_version=version, names_app_release_dir=dist)
+    run = play("site.yml", names_app_version=version, names_app_release_dir=dist)
 
     assert run.returncode != 0
     assert message in run.output, run.output[-2000:]
@@ -210,12 +221,12 @@ def test_rollback_to_a_under_load_while_a_second_deploy_is_refused(host, release
     with Load(URL, cafile=CAFILE, tag="rollback") as load:
         load.wait_for(300)
         started = time.monotonic()
-        rollback = start_playbook("rollback.yml", names_app_rollback_to=releases["a"])
+        rollback = start_play("rollback.yml", names_app_rollback_to=releases["a"])
         deadline = time.monotonic() + 60
         while not host.file(LOCK).exists and time.monotonic() < deadline:
             time.sleep(0.2)
         assert host.file(LOCK).exists, "the rollback never took the lock"
-        second = run_playbook("site.yml", names_app_version=releases["a"])
+        second = play("site.yml", names_app_version=releases["a"])
         output, _ = rollback.communicate(timeout=600)
         rollback_seconds = time.monotonic() - started
     assert rollback.returncode == 0, output[-3000:]
@@ -225,27 +236,31 @@ def test_rollback_to_a_under_load_while_a_second_deploy_is_refused(host, release
     assert "since" in second.output
     assert load.report.requests >= 3000
     assert load.report.failures == [], load.report.summary()
-    assert set(load.report.stored_names) <= listed_names(URL, CAFILE)
+    stored = set(load.report.stored_names)
+    assert stored <= listed_names(URL, CAFILE, until=stored)
     assert health()["version"] == releases["a"]
     assert current(host) == releases["a"]
     assert not host.file(LOCK).exists
 
 
 def test_rollback_to_a_version_not_on_disk_is_refused(host, releases):
-    run = run_playbook("rollback.yml", names_app_rollback_to="0.0.1")
+    run = play("rollback.yml", names_app_rollback_to="0.0.1")
     assert run.returncode != 0
     assert "Release 0.0.1 is not installed" in run.output
     assert releases["b"] in run.output  # the message lists what is on disk
     assert current(host) == releases["a"]
 
 
+def main_pid(host) -> str:
+    return host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
+
+
 def workers(host) -> list[str]:
-    main = host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
-    return host.check_output(f"ps -o pid= --ppid {main}").split()
+    return host.check_output(f"ps -o pid= --ppid {main_pid(host)}").split()
 
 
 def status_output() -> str:
-    run = run_playbook("status.yml")
+    run = play("status.yml")
     assert run.returncode == 0, run.output[-2000:]
     return run.output
 
@@ -268,7 +283,7 @@ def test_workers_that_do_not_serve_current_are_shown_and_repaired(host, releases
 
     shown = status_output()
     assert f"current is {releases['a']} but the workers serve {releases['b']}" in shown
-    run = run_playbook("deploy.yml", names_app_version=releases["a"])
+    run = play("deploy.yml", names_app_version=releases["a"])
 
     assert run.returncode == 0, run.output[-3000:]
     assert health()["version"] == releases["a"]
@@ -282,7 +297,7 @@ def test_a_master_older_than_its_configuration_is_shown_and_restarted(host, vers
     assert "the app server started before its configuration or unit last changed" in (
         status_output()
     )
-    run = run_playbook("deploy.yml", names_app_version=version_a)
+    run = play("deploy.yml", names_app_version=version_a)
     assert run.returncode == 0, run.output[-3000:]
     assert "Apply | Restart the app server gracefully" in run.output
     assert audit(host)[-1]["result"] == "repaired"
@@ -297,7 +312,7 @@ def test_changes_behind_the_deploys_back_are_repaired_by_the_next_run(host, vers
     host.check_output(f"echo '# edited by hand' >> {checker}")
     host.check_output("systemctl disable --quiet names-uwsgi.socket")
     host.check_output("chmod 0777 /srv/names/releases")
-    run = run_playbook("site.yml", names_app_version=version_a)
+    run = play("site.yml", names_app_version=version_a)
     assert run.returncode == 0, run.output[-3000:]
     assert host.file(checker).content_string == wanted
     assert host.service("names-uwsgi.socket").is_enabled
@@ -313,7 +328,7 @@ def change_under_load(tag: str, report, **changes) -> tuple:
     CHANGED.update(changes)
     with Load(URL, cafile=CAFILE, tag=tag) as load:
         load.wait_for(300)
-        run = run_playbook("deploy.yml", json.dumps(CHANGED))  # the app tier: what changes
+        run = play("deploy.yml", json.dumps(CHANGED))  # the app tier: what changes
     report[tag] = {**load.report.summary(), "deploy_seconds": round(run.seconds, 1)}
     return run, load.report
 
@@ -323,7 +338,8 @@ def assert_served_through(run, load, expected_step: str) -> None:
     assert expected_step in run.output
     assert load.requests >= 3000
     assert load.failures == [], load.summary()
-    assert set(load.stored_names) <= listed_names(URL, CAFILE)
+    stored = set(load.stored_names)
+    assert stored <= listed_names(URL, CAFILE, until=stored)
 
 
 def test_a_settings_change_is_gated_and_reloads_under_load(host, version_a, report):
@@ -346,7 +362,7 @@ def test_a_settings_change_the_release_refuses_never_goes_live(host):
         "names_app_database_url": "postgresql://names@127.0.0.1:9/names",
         "names_app_database_host": host.backend.host,  # where a backup would be taken
     }
-    run = run_playbook("deploy.yml", json.dumps(bad))
+    run = play("deploy.yml", json.dumps(bad))
     assert run.returncode != 0
     assert "What served before keeps serving" in run.output or "health gate" in run.output
     assert host.file("/etc/names/names.toml").sha256sum == live
@@ -398,7 +414,7 @@ def test_a_change_that_passes_the_gate_but_does_not_serve_is_undone(host):
     before = host.file(unit).sha256sum
     previous = host.file("/srv/names/previous").linked_to
     broken = {**CHANGED["uwsgi_environment"], "NAMES_SETTINGS": "/etc/names/missing.toml"}
-    run = run_playbook("deploy.yml", json.dumps({**CHANGED, "uwsgi_environment": broken}))
+    run = play("deploy.yml", json.dumps({**CHANGED, "uwsgi_environment": broken}))
     assert run.returncode != 0
     assert "passed the health gate but did not serve after the change" in run.output
     assert host.file(unit).sha256sum == before
@@ -416,7 +432,7 @@ def test_a_change_that_passes_the_gate_but_does_not_serve_is_undone(host):
 
 
 def test_back_to_the_inventorys_settings(host, version_a):
-    run = run_playbook("deploy.yml", names_app_version=version_a)
+    run = play("deploy.yml", names_app_version=version_a)
     assert run.returncode == 0, run.output[-3000:]
     assert audit(host)[-1]["result"] == "reconfigured"
 
@@ -428,17 +444,17 @@ def test_stale_lock_is_reported_and_cleared_by_the_documented_command(host, vers
     host.run(f"mkdir -m 0700 {LOCK}")
     host.run(f"echo '{json.dumps(owner)}' > {LOCK}/owner.json")
 
-    refused = run_playbook("site.yml", names_app_version=version_a)
+    refused = play("site.yml", names_app_version=version_a)
     assert refused.returncode != 0
     assert f"locked by another deploy: ghost@lost-laptop since {since}" in refused.output
     assert "STALE" in refused.output
     assert set(refused.changed.values()) == {0}
 
-    cleared = run_playbook("unlock.yml")
+    cleared = play("unlock.yml")
     assert cleared.returncode == 0
     assert "ghost" in cleared.output
     assert not host.file(LOCK).exists
-    again = run_playbook("deploy.yml", names_app_version=version_a)
+    again = play("deploy.yml", names_app_version=version_a)
     assert again.returncode == 0, again.output[-2000:]
     assert set(again.changed.values()) == {0}
     assert audit(host)[-1]["result"] == "unchanged"
@@ -455,7 +471,7 @@ def test_a_fresh_lock_is_not_stale_whatever_the_controllers_time_zone(host, vers
     host.run(f"mkdir -m 0700 {LOCK}")
     host.run(f"echo '{json.dumps(owner)}' > {LOCK}/owner.json")
     try:
-        refused = run_playbook("deploy.yml", names_app_version=version_a, env={"TZ": zone})
+        refused = play("deploy.yml", names_app_version=version_a, env={"TZ": zone})
     finally:
         host.run(f"rm -rf {LOCK}")
     assert refused.returncode != 0
@@ -481,7 +497,7 @@ def test_control_hard_restart_under_load_is_seen_failing(host, report):
 def test_names_survive_service_and_container_restarts(host, releases):
     names = set(STORY["names"])
     host.run("systemctl restart names-uwsgi.service")
-    assert names <= listed_names(URL, CAFILE)
+    assert names <= listed_names(URL, CAFILE, until=names)
     container = host.ansible.get_variables()["inventory_hostname"]
     subprocess.run(["docker", "restart", container], check=True, timeout=120)
     deadline = time.monotonic() + 90
@@ -492,7 +508,7 @@ def test_names_survive_service_and_container_restarts(host, releases):
         except OSError:
             pass
         time.sleep(1)
-    assert names <= listed_names(URL, CAFILE)
+    assert names <= listed_names(URL, CAFILE, until=names)
     assert health()["version"] == releases["a"]
 
 
@@ -535,7 +551,7 @@ def test_restore_under_load_brings_back_the_backup_and_loses_nothing(host, repor
             add_name(name)
         load.wait_for(load.report.requests + 300)
         started = time.monotonic()
-        run = run_playbook("restore.yml", names_app_restore_from=backup)
+        run = play("restore.yml", names_app_restore_from=backup)
         restore_seconds = time.monotonic() - started
         load.wait_for(load.report.requests + 300)
     assert run.returncode == 0, run.output[-3000:]
@@ -559,7 +575,7 @@ def test_restore_refuses_a_backup_that_is_not_sound_and_changes_nothing(host):
     bad = "/var/lib/names/backups/manual/names-corrupt.sqlite3"
     host.check_output(f"head -c 20000 /dev/urandom > {bad} && chown names: {bad}")
     pid = host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
-    run = run_playbook("restore.yml", names_app_restore_from=bad)
+    run = play("restore.yml", names_app_restore_from=bad)
     assert run.returncode != 0
     assert f"{bad} is not a names backup" in run.output
     assert "Nothing was changed" in run.output
@@ -623,7 +639,7 @@ def test_pruning_keeps_the_newest_the_active_and_the_previous_release_and_every_
     backups_before = host.check_output("find /var/lib/names/backups -name 'names-*.sqlite3'")
     assert f"/backups/{releases['b']}/" in backups_before
 
-    run = run_playbook(
+    run = play(
         "deploy.yml",
         names_app_version=releases["d"],
         names_app_release_dir=releases["dist"],
@@ -653,7 +669,7 @@ def test_self_signed_certificate_near_its_end_is_renewed_by_the_deploy(host, ver
         return (time.mktime(time.strptime(end, "%b %d %H:%M:%S %Y %Z")) - time.time()) / 86400
 
     assert days_left() < 11
-    run = run_playbook("site.yml", names_app_version=version_a)
+    run = play("site.yml", names_app_version=version_a)
     assert run.returncode == 0, run.output[-3000:]
     assert days_left() > 300
     # nginx serves the new certificate, and clients that trust it verify the site.
