@@ -74,10 +74,10 @@ $(BIN)/.installed: requirements-dev.txt requirements-runtime.txt pyproject.toml
 	@touch $@
 
 .PHONY: lock
-lock: ## Re-pin the runtime closure in requirements-runtime.txt from pyproject.toml
+lock: ## Re-pin the runtime closure and uv (the installer) in requirements-runtime.txt from pyproject.toml
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/pip install --quiet --disable-pip-version-check .
-	{ sed -n '1,2p' requirements-runtime.txt; \
+	build/lock-venv/bin/pip install --quiet --disable-pip-version-check . uv
+	{ grep '^#' requirements-runtime.txt; \
 	  build/lock-venv/bin/pip freeze --exclude names | grep -v '^names'; } > requirements-runtime.txt.new
 	mv requirements-runtime.txt.new requirements-runtime.txt
 	rm -rf build/lock-venv

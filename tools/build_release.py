@@ -6,13 +6,15 @@
 
 The tarball holds one directory, ``names-<version>/``, with
 ``MANIFEST.json`` (version, source commit, build time, target Pythons,
-sha256 of every other file), ``wheels/``: the app wheel and every
-runtime dependency, uWSGI included, for each target Python, and ``static/``:
-the app's static files as its wheel holds them, for web hosts that serve them
-without installing the app. A host installs it with no network::
+sha256 of every other file, and the installer), ``wheels/``: the app wheel and
+every runtime dependency, uWSGI included, for each target Python, and the wheel of
+uv, the installer, and ``static/``: the app's static files as its wheel holds them,
+for web hosts that serve them without installing the app. A host installs it with no
+network (roles/names_app/library/names_release_venv.py)::
 
-    python3 -m venv venv
-    venv/bin/pip install --no-index --find-links names-<version>/wheels names==<version>
+    python3 -m venv --without-pip venv
+    <uv from its wheel> pip install --python venv/bin/python --offline --no-index \
+        --find-links names-<version>/wheels --compile-bytecode names==<version>
 
 Reproducible: the same sources and version give byte-identical tarballs.
 Every timestamp is SOURCE_DATE_EPOCH (default: the time of the source
@@ -52,6 +54,9 @@ PLATFORMS = ["manylinux2014_x86_64"] + [f"manylinux_2_{m}_x86_64" for m in range
 # What goes into the app wheel's source tree.
 SOURCES = ("app", "pyproject.toml")
 LOCK_FILE = "requirements-runtime.txt"
+# What installs the wheels on the host (pinned in the lock, shipped in wheels/): a
+# static binary, many times faster than pip and needing nothing from the host's Python.
+INSTALLER = "uv"
 
 
 class ReleaseError(Exception):
@@ -139,32 +144,24 @@ def read_lock() -> dict[str, str]:
     return pins
 
 
+def pip_download(python: str, dest: Path, *args: str) -> None:
+    """pip download of binary wheels for ``python`` on the target platforms into ``dest``."""
+    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "download",
+         "--only-binary=:all:", "--python-version", python, *platforms, "--dest", str(dest),
+         *args]
+    )  # fmt: skip
+
+
 def download_closure(app_wheel: Path, version: str, python: str, dest: Path) -> list[str]:
     """Download the app's runtime closure for one target Python; return the file names."""
     abi = "cp" + python.replace(".", "")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "--disable-pip-version-check",
-        "download",
-        "--only-binary=:all:",
-        "--python-version",
-        python,
-        "--implementation",
-        "cp",
-        "--abi",
-        abi,
-        *[arg for p in PLATFORMS for arg in ("--platform", p)],
-        "--find-links",
-        str(app_wheel.parent),
-        "--constraint",
-        str(ROOT / LOCK_FILE),
-        "--dest",
-        str(dest),
+    pip_download(
+        python, dest, "--implementation", "cp", "--abi", abi,
+        "--find-links", str(app_wheel.parent), "--constraint", str(ROOT / LOCK_FILE),
         f"{NAME}=={version}",
-    ]
-    run(cmd)
+    )  # fmt: skip
     files = sorted(p.name for p in dest.glob("*.whl"))
     pins = read_lock()
     for filename in files:
@@ -177,6 +174,19 @@ def download_closure(app_wheel: Path, version: str, python: str, dest: Path) -> 
                 f"(pinned: {pins.get(dist)}); run `make lock` and commit the result."
             )
     return files
+
+
+def download_installer(dest: Path) -> str:
+    """Download the wheel of uv, which installs the wheels on the host; return its name."""
+    pin = read_lock().get(INSTALLER)
+    if not pin:
+        raise ReleaseError(
+            f"{INSTALLER}, the installer every release carries, is not pinned in "
+            f"{LOCK_FILE}; run `make lock` and commit the result."
+        )
+    pip_download(TARGET_PYTHONS[0], dest, "--no-deps", f"{INSTALLER}=={pin}")
+    (wheel,) = dest.glob("*.whl")
+    return wheel.name
 
 
 def sha256(path: Path) -> str:
@@ -248,17 +258,20 @@ def build(version: str, out_dir: Path, allow_dirty: bool = False) -> Path:
         tree = work / "tree"
         wheels_dir = tree / "wheels"
         wheels_dir.mkdir(parents=True)
-        # One pip per target Python, side by side.
-        with ThreadPoolExecutor(max_workers=len(TARGET_PYTHONS)) as pool:
+        # One pip per target Python and one for the installer, side by side.
+        with ThreadPoolExecutor(max_workers=len(TARGET_PYTHONS) + 1) as pool:
             closures = {
                 python: pool.submit(
                     download_closure, app_wheel, version, python, work / f"download-{python}"
                 )
                 for python in TARGET_PYTHONS
             }
+            installer = pool.submit(download_installer, work / "download-installer")
         per_python = {python: closure.result() for python, closure in closures.items()}
-        for python in TARGET_PYTHONS:
-            for wheel in (work / f"download-{python}").glob("*.whl"):
+        installer_wheel = installer.result()
+        downloads = [*(f"download-{python}" for python in TARGET_PYTHONS), "download-installer"]
+        for download in downloads:
+            for wheel in (work / download).glob("*.whl"):
                 shutil.copyfile(wheel, wheels_dir / wheel.name)
 
         extract_static(app_wheel, tree / "static")
@@ -273,6 +286,7 @@ def build(version: str, out_dir: Path, allow_dirty: bool = False) -> Path:
             "architecture": ARCHITECTURE,
             "target_pythons": list(TARGET_PYTHONS),
             "wheels": per_python,
+            "installer": installer_wheel,
             "files": {
                 p.relative_to(tree).as_posix(): sha256(p)
                 for p in sorted(tree.rglob("*"))

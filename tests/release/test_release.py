@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = [sys.executable, str(ROOT / "tools" / "build_release.py")]
+INSTALL_MODULE = ROOT / "roles" / "names_app" / "library" / "names_release_venv.py"
 VERSION = "0.9.1"
 TOP = f"names-{VERSION}"
 TARGET_PYTHONS = {"3.11": "cp311", "3.13": "cp313"}
@@ -195,13 +196,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def install(unpacked: Path, venv: Path, installer: str, tmp_path: Path) -> dict:
+    """The release installed into ``venv`` as a host installs it: names_release_venv, run
+    as Ansible runs it, with no network. Returns the module's result."""
+    args = tmp_path / "args.json"
+    params = {
+        "path": str(venv),
+        "python": getattr(sys, "_base_executable", sys.executable),
+        "wheels": str(unpacked / "wheels"),
+        "requirement": f"names=={VERSION}",
+        "installer": installer,
+    }
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}))
+    done = offline(sys.executable, str(INSTALL_MODULE), str(args))
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        return {"failed": True, "msg": done.stdout + done.stderr}
+
+
 @pytest.fixture(scope="session")
-def offline_venv(unpacked, tmp_path_factory) -> Path:
-    """A fresh Python 3.11 venv with the release installed from its wheels, offline."""
-    base_python = getattr(sys, "_base_executable", sys.executable)
+def offline_venv(unpacked, manifest, tmp_path_factory) -> Path:
+    """A fresh Python 3.11 venv with the release installed from its wheels, offline, by
+    the uv the release carries."""
     venv = tmp_path_factory.mktemp("offline") / "venv"
-    created = offline(base_python, "-m", "venv", str(venv))
-    assert created.returncode == 0, created.stderr
+    result = install(unpacked, venv, manifest["installer"], tmp_path_factory.mktemp("args"))
+    assert result.get("changed") is True, result
     python = venv / "bin" / "python"
     assert (
         subprocess.run(
@@ -211,12 +231,44 @@ def offline_venv(unpacked, tmp_path_factory) -> Path:
         ).stdout.strip()
         == "(3, 11)"
     )
-    installed = offline(
-        str(python), "-m", "pip", "install", "--no-index", "--no-cache-dir",
-        "--find-links", str(unpacked / "wheels"), f"names=={VERSION}",
-    )  # fmt: skip
-    assert installed.returncode == 0, installed.stdout + installed.stderr
     return venv
+
+
+def test_the_release_carries_its_installer_pinned_in_the_lock(manifest, unpacked):
+    name, version, _, tags = parse_wheel_filename(manifest["installer"])
+    assert str(name) == "uv"
+    assert (unpacked / "wheels" / manifest["installer"]).is_file()
+    lock = (ROOT / "requirements-runtime.txt").read_text()
+    assert f"uv=={version}\n" in lock
+    assert {tag.platform for tag in tags} & {f"manylinux_2_{m}_x86_64" for m in range(17, 37)}
+
+
+def test_the_installed_venv_has_no_pip_and_its_byte_code(offline_venv):
+    site = next((offline_venv / "lib").glob("python3.*/site-packages"))
+    assert not (site / "pip").exists()
+    assert list((site / "flask" / "__pycache__").glob("*.pyc"))
+
+
+def test_an_installed_venv_is_left_alone_and_an_interrupted_one_rebuilt(
+    unpacked, manifest, offline_venv, tmp_path
+):
+    again = install(unpacked, offline_venv, manifest["installer"], tmp_path)
+    assert (again["changed"], again["installer"]) == (False, manifest["installer"])
+    interrupted = tmp_path / "venv"
+    (interrupted / "bin").mkdir(parents=True)
+    result = install(unpacked, interrupted, manifest["installer"], tmp_path)
+    assert result.get("changed") is True, result
+    assert (interrupted / "bin" / "uwsgi").is_file()
+
+
+def test_a_release_without_an_installer_is_installed_by_pip(unpacked, tmp_path):
+    """Releases built before they carried uv still install, with pip."""
+    venv = tmp_path / "venv"
+    result = install(unpacked, venv, "", tmp_path)
+    assert result.get("changed") is True, result
+    assert result["installer"] == "pip"
+    imported = subprocess.run([venv / "bin" / "python", "-c", "import app"], capture_output=True)
+    assert imported.returncode == 0, imported.stderr
 
 
 def test_offline_install_imports_the_app(offline_venv):
@@ -367,4 +419,16 @@ def test_a_dependency_missing_from_the_lock_is_refused(tmp_path):
     assert result.returncode == 1
     assert "is not pinned in requirements-runtime.txt (pinned: None)" in result.stderr
     assert "make lock" in result.stderr
+    assert not (tmp_path / "out" / f"{TOP}.tar.gz").exists()
+
+
+def test_an_installer_missing_from_the_lock_is_refused(tmp_path):
+    tree = copy_release_sources(tmp_path / "tree")
+    lock = tree / "requirements-runtime.txt"
+    lock.write_text(
+        "".join(line for line in lock.read_text().splitlines(True) if not line.startswith("uv=="))
+    )
+    result = build_in(tree, tmp_path / "out")
+    assert result.returncode == 1
+    assert "uv, the installer every release carries, is not pinned" in result.stderr
     assert not (tmp_path / "out" / f"{TOP}.tar.gz").exists()
