@@ -60,10 +60,16 @@ def playbook_command(
 PLAYBOOK_ENV = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
 
 
-def run_playbook(playbook: str, *extra_vars: str, env: dict | None = None, **named_vars) -> Run:
+def run_playbook(
+    playbook: str,
+    *extra_vars: str,
+    env: dict | None = None,
+    limit: str | None = None,
+    **named_vars,
+) -> Run:
     started = time.monotonic()
     result = subprocess.run(
-        playbook_command(playbook, *extra_vars, **named_vars),
+        playbook_command(playbook, *extra_vars, limit=limit, **named_vars),
         cwd=ROOT,
         capture_output=True,
         text=True,
