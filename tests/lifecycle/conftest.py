@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, Run, run_playbook, start_playbook
+from tests.helpers import ROOT, Run, run_playbook, run_playbooks_at_once, start_playbook
 from tests.releases import FAULT, MIGRATION_0002, build_releases
 
 # The hosts the story is told on: the group molecule/default/molecule.yml names.
@@ -90,3 +90,10 @@ def play(playbook: str, *extra_vars: str, env: dict | None = None, **named_vars)
 def start_play(playbook: str, *extra_vars: str, **named_vars):
     """``play`` in the background (its output on .stdout)."""
     return start_playbook(playbook, json.dumps(SETTINGS), *extra_vars, limit=HOSTS, **named_vars)
+
+
+def plays_at_once(playbook: str, runs: dict[str, list[str]]) -> dict[str, Run]:
+    """``play`` of each run's extra vars, side by side (refusals only: see
+    run_playbooks_at_once)."""
+    with_settings = {name: [json.dumps(SETTINGS), *extra] for name, extra in runs.items()}
+    return run_playbooks_at_once(playbook, with_settings, limit=HOSTS)
