@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import event
 
 from app.config import ConfigurationError, load_config, resolve_config_name
-from app.extensions import csrf, db, migrate
+from app.extensions import csrf, db
 from app.forms import NamesRequest
 
 __all__ = ["ConfigurationError", "create_app", "db"]
@@ -29,8 +29,12 @@ def release_version() -> str:
         return "0+unknown"
 
 
-def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
-    """Build the app with the named configuration (see ``app.config``)."""
+def create_app(
+    config_name: str | None = None, overrides: dict | None = None, *, commands: bool = True
+) -> Flask:
+    """Build the app with the named configuration (see ``app.config``). ``commands``: with
+    the migrations and the maintenance commands (the ``names`` CLI); the app server's
+    workers serve without them, and so start without importing Alembic."""
     # Asset URLs name the release: a page is always styled by its own release's files,
     # even while a fleet serves two releases (web hosts keep both), and browsers may
     # cache them for good.
@@ -46,15 +50,20 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.config["VERSION"] = release_version()
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
 
-    from app import errors, health, maintenance, names
+    from app import errors, health, names
 
     app.register_blueprint(names.bp)
     app.register_blueprint(health.bp)
     errors.register(app)
-    maintenance.register(app)
+    if commands:
+        from flask_migrate import Migrate
+
+        from app import maintenance
+
+        Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+        maintenance.register(app)
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -1,7 +1,6 @@
 """The app's extensions: the only module-level state the app has."""
 
 from flask import current_app
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import csrf as flask_wtf_csrf
 from itsdangerous import BadData, URLSafeTimedSerializer
@@ -48,5 +47,4 @@ class CSRFProtect(flask_wtf_csrf.CSRFProtect):
 
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-migrate = Migrate()
 csrf = CSRFProtect()

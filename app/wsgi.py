@@ -2,4 +2,5 @@
 
 from app import create_app
 
-application = create_app()
+# Workers serve pages: no migrations or maintenance commands (the names CLI has them).
+application = create_app(commands=False)

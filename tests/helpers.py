@@ -37,6 +37,18 @@ class Run:
         recap = re.findall(r"^(\S+)\s*: ok=\d+\s+changed=(\d+)", self.output, re.MULTILINE)
         return {host: int(changed) for host, changed in recap if host != "localhost"}
 
+    def outcome(self, task: str) -> str | None:
+        """How the first task whose name holds ``task`` ended on the first host that
+        reported it (ok, changed, skipping, failed, fatal), or None if no such task was
+        shown: a task's name in the output alone does not say that it ran."""
+        shown = re.search(
+            rf"^TASK \[[^\n]*{re.escape(task)}[^\n]*\][^\n]*\n"
+            r"(?:(?!TASK \[)[^\n]*\n)*?(ok|changed|skipping|failed|fatal):",
+            self.output,
+            re.MULTILINE,
+        )
+        return shown.group(1) if shown else None
+
 
 def playbook_command(
     playbook: str, *extra_vars: str, limit: str | None = None, **named_vars
@@ -93,14 +105,14 @@ def start_playbook(
     )
 
 
-def run_playbooks_at_once(
-    playbook: str, runs: dict[str, list[str]], limit: str | None = None
-) -> dict[str, Run]:
-    """Several runs of ``playbook`` side by side, each with its extra vars; only for runs
-    that change nothing (refusals), which cannot disturb one another."""
+def run_at_once(runs: dict[str, tuple[str, list[str]]], limit: str | None = None) -> dict[str, Run]:
+    """Several playbook runs side by side, each ``name: (playbook, extra vars)``; only for
+    runs that change nothing (refusals, examples of what is deployed), which cannot
+    disturb one another."""
     started = time.monotonic()
     processes = {
-        name: start_playbook(playbook, *extra, limit=limit) for name, extra in runs.items()
+        name: start_playbook(playbook, *extra, limit=limit)
+        for name, (playbook, extra) in runs.items()
     }
     results = {}
     for name, process in processes.items():
@@ -109,17 +121,29 @@ def run_playbooks_at_once(
     return results
 
 
+def run_playbooks_at_once(
+    playbook: str, runs: dict[str, list[str]], limit: str | None = None
+) -> dict[str, Run]:
+    """``run_at_once`` of one playbook, each run with its extra vars."""
+    return run_at_once({name: (playbook, extra) for name, extra in runs.items()}, limit)
+
+
 README_EXAMPLE = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-def run_readme_example(readme: Path, workdir: Path, version: str) -> Run:
-    """Run the first yaml example of a role README as a playbook against the scenario's
-    hosts, with the deployed ``version``."""
+def readme_example(readme: Path, workdir: Path) -> str:
+    """The first yaml example of a role README, written to a playbook in ``workdir``."""
     match = README_EXAMPLE.search(readme.read_text())
     assert match, f"{readme} has no yaml example"
-    playbook = workdir / "example.yml"
+    playbook = workdir / f"{readme.parent.name}-example.yml"
     playbook.write_text(match.group(1))
-    return run_playbook(str(playbook), f"names_app_version={version}")
+    return str(playbook)
+
+
+def run_readme_example(readme: Path, workdir: Path, version: str) -> Run:
+    """Run a role README's example as a playbook against the scenario's hosts, with the
+    deployed ``version``."""
+    return run_playbook(readme_example(readme, workdir), f"names_app_version={version}")
 
 
 def copy_release_sources(dest: Path) -> Path:

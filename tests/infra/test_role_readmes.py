@@ -1,7 +1,8 @@
 """Every example in a role README runs as written against the deployed hosts, and
 changes nothing there (they are deployed as the examples would deploy them).
 
-Each example runs once, against every host of the scenario at the same time."""
+Each example runs once, against every host of the scenario at the same time, and the
+examples run side by side."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from testinfra.utils.ansible_runner import AnsibleRunner
 
-from tests.helpers import README_EXAMPLE, ROOT, run_readme_example
+from tests.helpers import README_EXAMPLE, ROOT, Run, readme_example, run_at_once
 
 pytestmark = pytest.mark.web
 
@@ -37,10 +38,21 @@ def deployed() -> dict[str, str]:
     return {name: runner.get_variables(name)["names_app_version"] for name in runner.get_hosts()}
 
 
-@pytest.mark.parametrize("readme", READMES, ids=lambda path: path.parent.name)
-def test_the_readme_example_runs_and_changes_nothing(deployed, readme, tmp_path):
+@pytest.fixture(scope="module")
+def example_runs(deployed, tmp_path_factory) -> dict[str, Run]:
+    """Each README's example run against every host, all of them at once (each must
+    change nothing, so they cannot disturb one another)."""
     (version,) = set(deployed.values())
-    run = run_readme_example(readme, tmp_path, version)
+    workdir = tmp_path_factory.mktemp("examples")
+    return run_at_once({
+        readme.parent.name: (readme_example(readme, workdir), [f"names_app_version={version}"])
+        for readme in READMES
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda path: path.parent.name)
+def test_the_readme_example_runs_and_changes_nothing(deployed, example_runs, readme):
+    run = example_runs[readme.parent.name]
     assert run.returncode == 0, run.output[-3000:]
     assert set(run.changed) == set(deployed), run.output[-2000:]
     assert set(run.changed.values()) == {0}, run.changed

@@ -100,6 +100,27 @@ def test_wsgi_entry_point_exposes_the_application(tmp_path, monkeypatch):
     assert application.config["CONFIG_NAME"] == "production"
 
 
+def test_served_app_starts_without_migrations_or_maintenance_commands(tmp_path):
+    """uWSGI's workers import app.wsgi at every (chain) reload: Flask-Migrate and Alembic
+    are the names CLI's, and the served app loads neither."""
+    env = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "s" * 64, "DATABASE_URL": sqlite_url(tmp_path)}
+    code = (
+        "import sys, app.wsgi; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'flask_migrate'}), "
+        "sorted(app.wsgi.application.cli.commands))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "[]"]
+
+
+def test_the_cli_app_has_the_migrations_and_maintenance_commands(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s" * 64)
+    app = create_app("production", {"DATABASE_URL": sqlite_url(tmp_path)})
+    assert "migrate" in app.extensions
+    assert {"backup", "check-backup", "restore", "db-state"} <= set(app.cli.commands)
+
+
 def test_production_database_defaults_outside_the_code(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s" * 64)
     app = create_app("production")
