@@ -33,13 +33,14 @@ cat "$log"
 echo "checks and $foreground converged: $([ $checks = 0 ] && echo passed || echo FAILED);" \
   "$background converged: $([ $converged = 0 ] && echo passed || echo FAILED); $(seconds "$started") s"
 
-status=0
+# Once anything has failed, the scenarios left are only destroyed.
+failed=$((checks != 0 || converged != 0))
 for scenario in $foreground $background; do
-  if [ $checks = 0 ] && [ $converged = 0 ] && [ $status = 0 ]; then
-    $make --no-print-directory "molecule-verified-$scenario" || status=1
+  if [ $failed = 0 ]; then
+    $make --no-print-directory "molecule-verified-$scenario" || failed=1
   else
     $make --no-print-directory "molecule-destroyed-$scenario" || true
   fi
 done
-[ $checks = 0 ] && [ $converged = 0 ] && [ $status = 0 ] || exit 1
+[ $failed = 0 ] || exit 1
 echo "make test: passed in $(seconds "$started") s"
