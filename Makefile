@@ -32,9 +32,10 @@ BENCH_CERT = $(if $(IS_CLUSTER),build/names-cluster.crt,$(LOCAL_CERT))
 # machine with the cores for it. Not on 2 cores: with two at once the CPU is never
 # idle, the fleet's rolling upgrade under load takes 579 s instead of 221 s and its
 # load sees POSTs time out (three at once outlast the tests' 10-minute bound), so
-# the default is one. make test overlaps only what leaves the CPU idle: the fleet's
-# create, converge and idempotence run beside lint, the unit and release checks and
-# the default scenario's own (tools/test-suite.sh); the verifiers run one at a time.
+# the default is one. make test overlaps only what leaves the CPU idle, and never two
+# loads: the fleet's create, converge and idempotence run beside lint, the unit and
+# release checks and the default scenario's own; the fleet's verifier beside the
+# default scenario's host checks; the lifecycle story alone (tools/test-suite.sh).
 SCENARIOS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 MOLECULE_JOBS ?= 1
 # The venv's tools (ansible-*, molecule) find each other on PATH.
@@ -117,9 +118,11 @@ engine: ## Make sure a Docker engine answers (installs and starts Debian's if no
 	tools/docker-engine.sh
 
 .PHONY: images
-images: engine ## Build the Debian 12 and 13 base images from Debian's archive (once)
-	tools/base-image.sh 12
-	tools/base-image.sh 13
+images: image-12 image-13 ## Build the Debian 12 and 13 base images from Debian's archive (once)
+
+.PHONY: image-12 image-13
+image-12 image-13: image-%: engine
+	tools/base-image.sh $*
 
 .PHONY: deploy
 deploy: venv ## Deploy VERSION to INVENTORY (default: the local container, set up as needed)
@@ -194,13 +197,21 @@ molecule-%: venv images browser
 	  NAMES_VERSION=$(VERSION) $(BIN)/molecule test -s $*; \
 	  echo "molecule $*: passed in $$(( $$(date +%s) - started )) s"
 
-# make test's two halves of a scenario (tools/test-suite.sh): the steps of molecule
-# test up to idempotence; then its verifier, and its containers destroyed either way.
+# make test's parts of a scenario (tools/test-suite.sh): the steps of molecule test up
+# to idempotence; its verifier with the containers kept (a later verify goes on from
+# there); its verifier, and its containers destroyed either way. PYTEST_ADDOPTS
+# (--deselect tests/<dir>/) chooses what a verify runs.
 molecule-ready-%: venv
 	@started=$$(date +%s); export NAMES_VERSION=$(VERSION); \
 	  $(BIN)/molecule destroy -s $* && $(BIN)/molecule syntax -s $* && \
 	  $(BIN)/molecule converge -s $* && $(BIN)/molecule idempotence -s $* && \
 	  echo "molecule $*: converged and idempotent in $$(( $$(date +%s) - started )) s"
+
+molecule-checked-%: venv
+	@started=$$(date +%s); \
+	  verified=0; NAMES_VERSION=$(VERSION) $(BIN)/molecule verify -s $* || verified=$$?; \
+	  echo "molecule $*: verify $$([ $$verified = 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - started )) s"; \
+	  exit $$verified
 
 molecule-verified-%: venv
 	@started=$$(date +%s); export NAMES_VERSION=$(VERSION); \
@@ -224,11 +235,17 @@ bench: venv ## Benchmark the local target (INVENTORY=inventories/cluster: the fl
 	$(BIN)/python -m tests.lifecycle.bench --url $(BENCH_URL:/=) --cacert $(BENCH_CERT) --runs 5
 
 .PHONY: test
-test: venv images browser ## Everything: lint, unit, release checks, every Molecule scenario
-	@# The tarball under test is the working tree's, committed or not; built once,
-	@# before the two lanes of tools/test-suite.sh start.
-	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
+test: ## Everything: lint, unit, release checks, every Molecule scenario
+	@# What the suite needs, side by side where missing: the venv and the tarball under
+	@# test, the engine and both base images, the browser (apt installs take turns).
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target venv images browser test-tarball
 	MAKE="$(MAKE)" tools/test-suite.sh
+
+# The tarball under test is the working tree's, committed or not; built once, before
+# the lanes of tools/test-suite.sh start.
+.PHONY: test-tarball
+test-tarball: venv
+	@[ -f "$(TARBALL)" ] || $(MAKE) --no-print-directory release ALLOW_DIRTY=1
 
 .PHONY: clean
 clean: ## Remove build outputs (dist/, build/, caches); keeps the virtualenv

@@ -23,7 +23,7 @@ fi
 
 if ! command -v debootstrap >/dev/null; then
   echo "base-image: installing debootstrap"
-  apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
+  "$(dirname "$0")/apt-install.sh" debootstrap
 fi
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/names-rootfs-$suite.XXXXXX")

@@ -11,6 +11,5 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 echo "browser: installing Debian's chromium and chromium-driver"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+"$(dirname "$0")/apt-install.sh" chromium chromium-driver
 chromium --version 2>/dev/null

@@ -14,8 +14,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 if ! command -v dockerd >/dev/null; then
   echo "docker-engine: installing Debian's Docker engine (docker.io)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  "$(dirname "$0")/apt-install.sh" docker.io
 fi
 if ! command -v docker >/dev/null; then
   echo "docker-engine: no docker client found after installing docker.io" >&2

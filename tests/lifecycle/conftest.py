@@ -18,7 +18,7 @@ HOSTS = "lifecycle"
 URL = "https://127.0.0.1:18443"
 HTTP_URL = "http://127.0.0.1:18080"
 # What every run of the story adds to the inventory's settings (which tests/infra
-# checks as they are): the load test posts 30 names a second from one address, not
+# checks as they are): the load test posts 60 names a second from one address, not
 # an attack; HTTP on 18080 redirects to HTTPS on the port published for it; a broken
 # release fails the gate in 20 s instead of a minute.
 SETTINGS = {

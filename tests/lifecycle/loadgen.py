@@ -178,7 +178,7 @@ class Load:
         url: str,
         *,
         clients: int = 8,
-        rate: float = 60.0,
+        rate: float = 120.0,
         min_requests: int = 3000,
         max_requests: int = 50000,
         max_seconds: float = 240.0,
