@@ -234,6 +234,10 @@ bench: venv ## Benchmark the local target (INVENTORY=inventories/cluster: the fl
 	docker exec $(if $(IS_CLUSTER),names-web-1,names-local) cat /etc/nginx/tls/selfsigned.crt > $(BENCH_CERT)
 	$(BIN)/python -m tests.lifecycle.bench --url $(BENCH_URL:/=) --cacert $(BENCH_CERT) --runs 5
 
+.PHONY: bench-deploy
+bench-deploy: venv ## Time make deploy on the local target: no-op, upgrade, onto a new container (medians of RUNS=3)
+	$(BIN)/python -m tests.lifecycle.bench_deploy --version $(VERSION) --runs $(or $(RUNS),3)
+
 .PHONY: test
 test: ## Everything: lint, unit, release checks, every Molecule scenario
 	@# What the suite needs, side by side where missing: the venv and the tarball under
