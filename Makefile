@@ -109,6 +109,13 @@ unit: venv ## App unit tests with branch coverage (fails under 90%)
 release: venv ## Build dist/names-$(VERSION).tar.gz and its .sha256 (ALLOW_DIRTY=1: from uncommitted changes)
 	$(BIN)/python tools/build_release.py --version "$(VERSION)" --out "$(DIST)" $(if $(ALLOW_DIRTY),--allow-dirty)
 
+# The tarball of VERSION where dist/ has none, built from the working tree, committed
+# or not: what the local target, the local fleet and the tests deploy (the development
+# loop). A release for elsewhere comes from make release, from a clean tree.
+.PHONY: tarball
+tarball: venv
+	@[ -f "$(TARBALL)" ] || $(MAKE) --no-print-directory release ALLOW_DIRTY=1
+
 .PHONY: release-check
 release-check: venv ## Prove the release: checksum, wheels per Python, reproducible, installs offline
 	$(PYTEST) -m integration tests/release
@@ -125,17 +132,16 @@ image-12 image-13: image-%: engine
 	tools/base-image.sh $*
 
 .PHONY: deploy
-deploy: venv ## Deploy VERSION to INVENTORY (default: the local container, set up as needed)
+deploy: ## Deploy VERSION to INVENTORY (default: the local container, set up as needed)
 ifneq ($(IS_LOCAL),)
-	tools/docker-engine.sh
-	tools/base-image.sh 12
-	@# The local target is the development loop: it takes uncommitted changes too.
-	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
+	@# What is missing, side by side: the venv, the engine and the base image, the tarball.
+	@$(MAKE) --no-print-directory -j 3 --output-sync=target venv image-12 tarball
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/local_target.yml
-endif
-ifneq ($(IS_CLUSTER),)
-	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
+else ifneq ($(IS_CLUSTER),)
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target venv image-12 image-13 tarball
 	$(MAKE) cluster
+else
+	@$(MAKE) --no-print-directory venv
 endif
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml -e names_app_version=$(VERSION)
 	@$(if $(IS_LOCAL),echo "names $(VERSION) is served at $(LOCAL_URL) ($(LOCAL_HTTP_URL) redirects there; self-signed certificate: make local-cert)",$(if $(IS_CLUSTER),echo "names $(VERSION) is served by the fleet at $(CLUSTER_URL) (self-signed certificate)",echo "names $(VERSION) deployed to $(INVENTORY)"))
@@ -185,14 +191,13 @@ browser: ## Install Debian's Chromium and chromium-driver for the browser tests 
 
 .PHONY: molecule
 molecule: venv images browser ## Run every Molecule scenario (MOLECULE_JOBS=n: n at once)
-	@# The tarball under test is the working tree's, committed or not.
-	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
+	@$(MAKE) --no-print-directory tarball
 	@echo "Molecule scenarios $(SCENARIOS), $(MOLECULE_JOBS) at a time; each one's output when it ends"
 	$(MAKE) -j $(MOLECULE_JOBS) --output-sync=target $(SCENARIOS:%=molecule-%)
 
 # One scenario: make molecule-default, molecule-cluster.
 molecule-%: venv images browser
-	@[ -f "$(TARBALL)" ] || $(MAKE) release ALLOW_DIRTY=1
+	@$(MAKE) --no-print-directory tarball
 	@started=$$(date +%s); \
 	  NAMES_VERSION=$(VERSION) $(BIN)/molecule test -s $*; \
 	  echo "molecule $*: passed in $$(( $$(date +%s) - started )) s"
@@ -242,14 +247,8 @@ bench-deploy: venv ## Time make deploy on the local target: no-op, upgrade, onto
 test: ## Everything: lint, unit, release checks, every Molecule scenario
 	@# What the suite needs, side by side where missing: the venv and the tarball under
 	@# test, the engine and both base images, the browser (apt installs take turns).
-	@$(MAKE) --no-print-directory -j 4 --output-sync=target venv images browser test-tarball
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target venv images browser tarball
 	MAKE="$(MAKE)" tools/test-suite.sh
-
-# The tarball under test is the working tree's, committed or not; built once, before
-# the lanes of tools/test-suite.sh start.
-.PHONY: test-tarball
-test-tarball: venv
-	@[ -f "$(TARBALL)" ] || $(MAKE) --no-print-directory release ALLOW_DIRTY=1
 
 .PHONY: clean
 clean: ## Remove build outputs (dist/, build/, caches); keeps the virtualenv
