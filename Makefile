@@ -219,10 +219,8 @@ molecule-checked-%: venv
 	  exit $$verified
 
 molecule-verified-%: venv
-	@started=$$(date +%s); export NAMES_VERSION=$(VERSION); \
-	  verified=0; $(BIN)/molecule verify -s $* || verified=$$?; $(BIN)/molecule destroy -s $*; \
-	  echo "molecule $*: verify $$([ $$verified = 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - started )) s"; \
-	  exit $$verified
+	@verified=0; $(MAKE) --no-print-directory molecule-checked-$* || verified=$$?; \
+	  NAMES_VERSION=$(VERSION) $(BIN)/molecule destroy -s $*; exit $$verified
 
 molecule-destroyed-%: venv
 	NAMES_VERSION=$(VERSION) $(BIN)/molecule destroy -s $*

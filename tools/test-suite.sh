@@ -51,7 +51,7 @@ echo "checks and $foreground converged: $(outcome $checks); $background converge
 failed=$((checks != 0 || converged != 0))
 if [ $failed = 0 ]; then
   alongside verify "molecule-verified-$background"
-  PYTEST_ADDOPTS="--deselect tests/lifecycle/" $make --no-print-directory "molecule-checked-$foreground" ||
+  PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} --deselect tests/lifecycle/" $make --no-print-directory "molecule-checked-$foreground" ||
     failed=1
   joined "molecule $background: verify, destroy" || failed=1
 else
@@ -59,7 +59,7 @@ else
 fi
 # The story changes the host: it comes after the checks of the host as converged.
 if [ $failed = 0 ]; then
-  PYTEST_ADDOPTS="--deselect tests/infra/" $make --no-print-directory "molecule-verified-$foreground" ||
+  PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} --deselect tests/infra/" $make --no-print-directory "molecule-verified-$foreground" ||
     failed=1
 else
   $make --no-print-directory "molecule-destroyed-$foreground" || true
