@@ -1,9 +1,19 @@
-"""The names page: the form and the list of names, newest first."""
+"""The names page: the form and the list of names, newest first.
+
+The list is paged by position (keyset paging): an "Older" link carries the position
+of the last name shown, ``?before=<created, in microseconds since the epoch>-<id>``,
+and the page lists the names that come after it. A page is one indexed seek and a
+limited scan, so every page costs the same however deep it is and however many
+names there are. Old ``?page=N`` links are redirected to their position.
+"""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
@@ -15,21 +25,81 @@ bp = Blueprint("names", __name__)
 # The largest OFFSET a database takes (a signed 64-bit integer in SQLite and PostgreSQL).
 MAX_OFFSET = 2**63 - 1
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+CURSOR = re.compile(r"(-?[0-9]{1,18})-([0-9]{1,19})")
+NEWEST_FIRST = (Name.created_at.desc(), Name.id.desc())
+# The columns the page shows, read as plain rows (no ORM objects to build and track).
+LISTED = (Name.id, Name.name, Name.created_at)
 
-def page_of_names(page: int, size: int) -> tuple[list[Name], bool]:
-    """One page, newest first, and whether an older page exists.
+Position = tuple[datetime, int]
 
-    Fetches one row more than the page instead of counting the table, so the
-    cost of a page does not grow with the number of stored names.
-    """
-    stmt = (
-        select(Name)
-        .order_by(Name.created_at.desc(), Name.id.desc())
+
+def cursor(name: Name | Row) -> str:
+    """A name's position on the page, as links carry it."""
+    created = name.created_at
+    if created.tzinfo is None:  # SQLite keeps the UTC time without its zone
+        created = created.replace(tzinfo=UTC)
+    return f"{(created - EPOCH) // MICROSECOND}-{name.id}"
+
+
+def position(value: str) -> Position:
+    """The position a link carries; a 404 for anything no link of this page carries."""
+    match = CURSOR.fullmatch(value)
+    if not match:
+        abort(404)
+    try:
+        created = EPOCH + int(match[1]) * MICROSECOND
+    except OverflowError:
+        abort(404)
+    name_id = int(match[2])
+    if name_id > MAX_OFFSET:
+        abort(404)
+    return created, name_id
+
+
+def older_query(before: Position | None, size: int) -> Select:
+    """The page's query: one row more than the page, older than ``before`` (the newest
+    names if None), newest first: an index seek and a limited scan of the index."""
+    stmt = select(*LISTED).order_by(*NEWEST_FIRST).limit(size + 1)
+    if before is not None:
+        stmt = stmt.where(tuple_(Name.created_at, Name.id) < before)
+    return stmt
+
+
+def newer_query(after: Position, size: int) -> Select:
+    """The "Newer" page's query: one row more than the page, newer than ``after``, oldest
+    first (the same index, read the other way)."""
+    return (
+        select(*LISTED)
+        .where(tuple_(Name.created_at, Name.id) > after)
+        .order_by(Name.created_at, Name.id)
         .limit(size + 1)
-        .offset((page - 1) * size)
     )
-    rows = list(db.session.scalars(stmt))
+
+
+def names_before(before: Position | None, size: int) -> tuple[list[Row], bool]:
+    """Up to ``size`` names older than ``before``, newest first, and whether older names
+    exist (the extra row stands in for a count)."""
+    rows = db.session.execute(older_query(before, size)).all()
     return rows[:size], len(rows) > size
+
+
+def names_after(after: Position, size: int) -> tuple[list[Row], bool]:
+    """Up to ``size`` names newer than ``after``, newest first, and whether newer exist."""
+    rows = db.session.execute(newer_query(after, size)).all()
+    return rows[:size][::-1], len(rows) > size
+
+
+def position_of_page(page: int, size: int) -> str | None:
+    """Where an old ``?page=N`` link's page starts: the position of the last name of the
+    page before it (one OFFSET query, for old links only); None if there is no such page."""
+    offset = (page - 1) * size - 1
+    if offset > MAX_OFFSET:
+        return None
+    stmt = select(*LISTED).order_by(*NEWEST_FIRST).offset(offset).limit(2)
+    rows = db.session.execute(stmt).all()
+    return cursor(rows[0]) if len(rows) == 2 else None
 
 
 @bp.route("/", methods=["GET", "POST"], provide_automatic_options=False)
@@ -52,14 +122,38 @@ def index():
     elif form.is_submitted():
         status = 422
 
-    page = request.args.get("page", 1, type=int)
     size = current_app.config["PAGE_SIZE"]
-    if page < 1 or (page - 1) * size > MAX_OFFSET:
-        abort(404)
-    names, has_older = page_of_names(page, size)
-    if page > 1 and not names:
-        abort(404)
+    args = request.args
+    if "page" in args and request.method == "GET":
+        page = args.get("page", 1, type=int)
+        if page < 1:
+            abort(404)
+        if page > 1:
+            start = position_of_page(page, size)
+            if start is None:
+                abort(404)
+            return redirect(url_for(".index", before=start))
+    has_newer = False
+    if "before" in args:
+        names, has_older = names_before(position(args["before"]), size)
+        if not names:
+            abort(404)
+        has_newer = True  # the name at the position itself
+    elif "after" in args:
+        names, has_newer = names_after(position(args["after"]), size)
+        has_older = True
+        if not has_newer:  # the newest names: the first page, as it is now
+            names, has_older = names_before(None, size)
+    else:
+        names, has_older = names_before(None, size)
     return (
-        render_template("index.html", form=form, names=names, page=page, has_older=has_older),
+        render_template(
+            "index.html",
+            form=form,
+            names=names,
+            has_newer=has_newer,
+            has_older=has_older,
+            cursor=cursor,
+        ),
         status,
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass
@@ -14,6 +16,45 @@ ROOT = Path(__file__).resolve().parents[1]
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 # One listed name, as the page renders it (escaped, in its own bidi isolate).
 NAME_ITEM = re.compile(r'<bdi class="name">([^<]*)</bdi>')
+# The page's "Older" link: the next page, from the position of its last name.
+OLDER_LINK = re.compile(r'<a rel="next" href="([^"]+)">Older</a>')
+
+
+# The plans the deployed database makes for the page's queries (the first page, an
+# older page, a newer page), as JSON: run with the release's Python as the app's user.
+# Each query is run as the app runs it, with EXPLAIN put in front of it on its way to
+# the database. PostgreSQL is told to avoid a sequential scan where it can, so that a
+# small table still shows whether the index fits the query.
+PAGE_QUERY_PLANS = r"""
+import json
+from datetime import UTC, datetime
+from sqlalchemy import event
+from app import create_app, db
+from app.names import EPOCH, newer_query, older_query
+app = create_app(commands=False)
+with app.app_context(), db.engine.connect() as connection:
+    dialect = connection.dialect.name
+    explain = "EXPLAIN" if dialect == "postgresql" else "EXPLAIN QUERY PLAN"
+    if dialect == "postgresql":
+        connection.exec_driver_sql("SET enable_seqscan = off")
+    event.listen(connection, "before_cursor_execute",
+                 lambda _c, _cur, sql, params, *_: (f"{explain} {sql}", params), retval=True)
+    queries = {"first": older_query(None, 20),
+               "older": older_query((datetime.now(UTC), 2**31 - 1), 20),
+               "newer": newer_query((EPOCH, 0), 20)}
+    plans = {label: [row[-1] for row in connection.execute(query)]
+             for label, query in queries.items()}
+print(json.dumps({"dialect": dialect, "plans": plans}))
+"""
+RUN_AS_APP = (
+    "sudo -u names NAMES_CONFIG=production NAMES_SETTINGS=/etc/names/names.toml"
+    " /srv/names/current/venv/bin/python -c"
+)
+
+
+def page_query_plans(host) -> dict:
+    """The deployed database's plans for the page's queries, on an app host (testinfra)."""
+    return json.loads(host.check_output(f"{RUN_AS_APP} {shlex.quote(PAGE_QUERY_PLANS)}"))
 
 
 def csrf_token(html: str) -> str:

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from tests.cluster.conftest import CAFILE, POSTGRESQL_PORT, URL, UWSGI_PORT, record, variable
-from tests.helpers import ROOT, csrf_token, run_playbook, run_readme_example
+from tests.helpers import ROOT, csrf_token, page_query_plans, run_playbook, run_readme_example
 from tests.lifecycle.loadgen import Load, Session, Target, listed_names
 
 pytestmark = pytest.mark.web
@@ -169,3 +169,25 @@ def test_stopping_an_app_hosts_uwsgi_under_load_fails_no_page_and_loses_no_store
     assert load.report.stored_names
     stored = set(load.report.stored_names)
     assert stored <= listed_names(URL, CAFILE, until=stored)
+
+
+def test_every_page_query_is_an_index_scan_in_postgresql(fleet):
+    """PostgreSQL answers each page from the (created_at, id) index, in the page's order
+    (backward for older names), with the position as the index condition: no Sort node,
+    no filter over rows read and thrown away."""
+    found = page_query_plans(fleet["app"][0])
+    assert found["dialect"] == "postgresql"
+    plans = found["plans"]
+    for label, direction, condition in [
+        ("first", "Index Scan Backward", None),
+        ("older", "Index Scan Backward", "Index Cond: (ROW(created_at, id) < ROW("),
+        ("newer", "Index Scan", "Index Cond: (ROW(created_at, id) > ROW("),
+    ]:
+        lines = [line.strip() for line in plans[label]]
+        assert lines[0].startswith("Limit"), lines
+        assert lines[1].startswith(f"->  {direction} using ix_names_created_at_id on names "), lines
+        if condition is None:
+            assert lines[2:] == [], lines
+        else:
+            assert len(lines) == 3, lines
+            assert lines[2].startswith(condition), lines

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import NAME_ITEM
+from tests.helpers import NAME_ITEM, OLDER_LINK
 
 
 class HostHTTP:
@@ -155,12 +155,15 @@ class Site:
     def listed_names(self, max_pages: int = 200) -> list[str]:
         """Every name on the page, newest first, unescaped, following the "Older" links."""
         names: list[str] = []
-        for page in range(1, max_pages + 1):
-            response = self.request("GET", f"/?page={page}")
-            assert response.status == 200, f"page {page} answered {response.status}"
+        path = "/"
+        for _ in range(max_pages):
+            response = self.request("GET", path)
+            assert response.status == 200, f"{path} answered {response.status}"
             names += [html.unescape(item) for item in NAME_ITEM.findall(response.text)]
-            if 'rel="next"' not in response.text:
+            older = OLDER_LINK.search(response.text)
+            if older is None:
                 return names
+            path = html.unescape(older[1])
         raise AssertionError(f"more than {max_pages} pages")
 
 

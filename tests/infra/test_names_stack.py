@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, page_query_plans
 
 pytestmark = pytest.mark.web
 
@@ -267,3 +267,14 @@ def test_form_posts_are_limited_per_ipv6_64_not_per_address(host):
     assert first.get("429", 0) >= 10, first
     assert same_network.get("429", 0) >= 6, same_network
     assert other_network.get("429", 0) == 0, other_network
+
+
+def test_every_page_query_is_a_seek_in_the_sqlite_index(host):
+    """SQLite answers each page from the (created_at, id) index: a seek to the position
+    (or the index's end) and a limited scan, never a sort of the table."""
+    found = page_query_plans(host)
+    assert found["dialect"] == "sqlite"
+    plans = found["plans"]
+    assert plans["first"] == ["SCAN names USING INDEX ix_names_created_at_id"]
+    assert plans["older"] == ["SEARCH names USING INDEX ix_names_created_at_id (created_at<?)"]
+    assert plans["newer"] == ["SEARCH names USING INDEX ix_names_created_at_id (created_at>?)"]

@@ -12,6 +12,7 @@ posts carry the Referer a browser sends, which the app checks over HTTPS.
 
 from __future__ import annotations
 
+import html
 import http.client
 import ipaddress
 import ssl
@@ -21,7 +22,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-from tests.helpers import CSRF_FIELD, NAME_ITEM
+from tests.helpers import CSRF_FIELD, NAME_ITEM, OLDER_LINK
 
 
 @dataclass
@@ -247,13 +248,16 @@ def listed_names(
     session = Session(Target.parse(url, cafile), timeout)
     names: set[str] = set()
     try:
-        for page in range(1, max_pages + 1):
-            status, content = session.request("GET", f"/?page={page}")
+        path = "/"
+        for _ in range(max_pages):
+            status, content = session.request("GET", path)
             if status != 200:
-                raise AssertionError(f"page {page} answered {status}")
+                raise AssertionError(f"{path} answered {status}")
             names.update(NAME_ITEM.findall(content))
-            if 'rel="next"' not in content or (until is not None and until <= names):
+            older = OLDER_LINK.search(content)
+            if older is None or (until is not None and until <= names):
                 return names
+            path = html.unescape(older[1])
     finally:
         session.close()
     raise AssertionError(f"more than {max_pages} pages")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import re
+from datetime import UTC, datetime
 
 import pytest
 from markupsafe import escape
@@ -11,7 +13,7 @@ from sqlalchemy import event, select, text
 from app import db
 from app.models import Name
 from tests.conftest import make_app
-from tests.helpers import csrf_token
+from tests.helpers import NAME_ITEM, csrf_token
 
 pytestmark = pytest.mark.unit
 
@@ -203,29 +205,101 @@ def test_any_other_text_is_stored_verbatim_and_shown_escaped(app, client, name):
         assert name not in page
 
 
-def test_page_is_paged_newest_first(tmp_path):
+LINK = re.compile(r'<a rel="(prev|next)" href="([^"]*)">')
+
+
+def listed(page: str) -> list[str]:
+    return NAME_ITEM.findall(page)
+
+
+def links(page: str) -> dict[str, str]:
+    """The page's "Newer" (prev) and "Older" (next) links."""
+    return {rel: html.unescape(href) for rel, href in LINK.findall(page)}
+
+
+def add_names_at(app, *names: tuple[str, datetime]) -> None:
+    with app.app_context():
+        db.session.add_all(Name(name=name, created_at=at) for name, at in names)
+        db.session.commit()
+
+
+def test_page_is_paged_newest_first_by_position(tmp_path):
     app = make_app(tmp_path, PAGE_SIZE=3)
     add_names(app, *(f"name-{i}" for i in range(1, 8)))
     client = app.test_client()
 
     first = client.get("/").text
-    assert [n for n in ("name-7", "name-6", "name-5") if f">{n}<" in first] == [
-        "name-7",
-        "name-6",
-        "name-5",
-    ]
-    assert ">name-4<" not in first
-    assert 'href="/?page=2"' in first
-    assert 'rel="prev"' not in first
+    assert listed(first) == ["name-7", "name-6", "name-5"]
+    assert set(links(first)) == {"next"}
+    assert links(first)["next"].startswith("/?before=")
 
-    second = client.get("/?page=2").text
-    assert all(f">name-{i}<" in second for i in (4, 3, 2))
-    assert 'href="/?page=1"' in second
-    assert 'href="/?page=3"' in second
+    second = client.get(links(first)["next"]).text
+    assert listed(second) == ["name-4", "name-3", "name-2"]
+    assert set(links(second)) == {"prev", "next"}
+    assert 'href="/">Newest</a>' in second
 
-    last = client.get("/?page=3").text
-    assert ">name-1<" in last
-    assert 'rel="next"' not in last
+    last = client.get(links(second)["next"]).text
+    assert listed(last) == ["name-1"]
+    assert set(links(last)) == {"prev"}
+
+    back = client.get(links(last)["prev"]).text
+    assert listed(back) == ["name-4", "name-3", "name-2"]
+    newest = client.get(links(back)["prev"]).text
+    assert listed(newest) == ["name-7", "name-6", "name-5"]
+    assert "prev" not in links(newest)
+
+
+def test_names_with_the_same_time_are_each_listed_once(tmp_path):
+    """The position is the time and the id: names stored in the same microsecond are
+    neither skipped nor repeated at a page's edge, going older or newer."""
+    app = make_app(tmp_path, PAGE_SIZE=2)
+    same = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    add_names_at(app, *((f"name-{i}", same) for i in range(1, 8)))
+    client = app.test_client()
+    seen, page = [], client.get("/").text
+    while True:
+        seen += listed(page)
+        if "next" not in links(page):
+            break
+        page = client.get(links(page)["next"]).text
+    assert seen == [f"name-{i}" for i in range(7, 0, -1)]
+    back = []
+    while "prev" in links(page):
+        page = client.get(links(page)["prev"]).text
+        back = listed(page) + back
+    assert back == [f"name-{i}" for i in range(7, 1, -1)]
+
+
+def test_a_page_keeps_its_names_while_new_names_arrive(tmp_path):
+    """Unlike a page number, a position still shows the same names after names were added."""
+    app = make_app(tmp_path, PAGE_SIZE=3)
+    add_names(app, *(f"name-{i}" for i in range(1, 8)))
+    client = app.test_client()
+    older = links(client.get("/").text)["next"]
+    add_names(app, "name-8", "name-9")
+    assert listed(client.get(older).text) == ["name-4", "name-3", "name-2"]
+
+
+def test_newer_than_the_newest_page_shows_the_newest_page(tmp_path):
+    app = make_app(tmp_path, PAGE_SIZE=3)
+    add_names(app, *(f"name-{i}" for i in range(1, 6)))
+    client = app.test_client()
+    second = client.get(links(client.get("/").text)["next"]).text
+    assert listed(second) == ["name-2", "name-1"]
+    newer = client.get(links(second)["prev"]).text
+    assert listed(newer) == ["name-5", "name-4", "name-3"]
+    assert "prev" not in links(newer)
+
+
+def test_old_page_numbers_redirect_to_their_position(tmp_path):
+    app = make_app(tmp_path, PAGE_SIZE=3)
+    add_names(app, *(f"name-{i}" for i in range(1, 8)))
+    client = app.test_client()
+    response = client.get("/?page=2")
+    assert response.status_code == 302
+    assert listed(client.get(response.headers["Location"]).text) == ["name-4", "name-3", "name-2"]
+    assert listed(client.get("/?page=3", follow_redirects=True).text) == ["name-1"]
+    assert listed(client.get("/?page=1").text) == ["name-7", "name-6", "name-5"]
 
 
 @pytest.mark.parametrize("page", ["0", "-1", "4"])
@@ -251,8 +325,32 @@ def test_page_numbers_beyond_any_database_are_not_found(client, page):
     assert "There is no page at this address." in response.text
 
 
-def test_listing_cost_does_not_grow_with_the_number_of_names(tmp_path):
-    """The page query is one indexed, limited scan: no COUNT, no sort of the table."""
+@pytest.mark.parametrize(
+    "query",
+    [
+        "before=",
+        "before=abc",
+        "before=123",
+        "before=1-2-3",
+        "before=1.5-2",
+        "after=x-1",
+        f"before=1-{2**63}",
+        f"before={10**18 - 1}-1",  # beyond the year 9999
+        f"after=-{10**17}-1",  # before the year 1
+        "before=0-1",  # a position before every name: nothing older
+    ],
+)
+def test_positions_no_link_carries_are_not_found(app, client, query):
+    add_names(app, "only-name")
+    response = client.get(f"/?{query}")
+    assert response.status_code == 404
+    assert "There is no page at this address." in response.text
+
+
+@pytest.mark.parametrize("link", ["next", "prev"])
+def test_a_page_is_one_seek_in_the_index_however_deep(tmp_path, link):
+    """An older or a newer page is one query: a seek to the position in the index and
+    a limited scan from there, no COUNT, no OFFSET, no sort of the table."""
     app = make_app(tmp_path, PAGE_SIZE=10)
     add_names(app, *(f"name-{i}" for i in range(500)))
     statements: list[tuple[str, tuple]] = []
@@ -262,16 +360,21 @@ def test_listing_cost_does_not_grow_with_the_number_of_names(tmp_path):
             "before_cursor_execute",
             lambda _c, _cur, statement, parameters, *_: statements.append((statement, parameters)),
         )
-    assert app.test_client().get("/?page=2").status_code == 200
+    client = app.test_client()
+    second = client.get(links(client.get("/").text)["next"]).text
+    target = links(client.get(links(second)["next"]).text)[link]
+    statements.clear()
+    assert client.get(target).status_code == 200
     selects = [s for s in statements if s[0].lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1
     statement, parameters = selects[0]
     assert "count(" not in statement.lower()
-    assert "LIMIT" in statement
+    assert statement.endswith("LIMIT ? OFFSET ?")
+    assert parameters[-2:] == (11, 0)  # SQLite's dialect writes OFFSET 0 with every LIMIT
     with app.app_context(), db.engine.connect() as connection:
         rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
         plan = " | ".join(row[-1] for row in rows)
-    assert "ix_names_created_at_id" in plan
+    assert plan.startswith("SEARCH names USING INDEX ix_names_created_at_id (created_at"), plan
     assert "TEMP B-TREE" not in plan
 
 
