@@ -44,7 +44,7 @@ class Config:
     PAGE_SIZE = 20
     # A name form is 2 fields and a token: 64 KiB is generous and bounds abuse.
     MAX_CONTENT_LENGTH = 64 * 1024
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
     # Seconds a request waits on a database server (connecting, a pooled connection,
     # an unanswered packet, a statement) before it gets a 503: a lost server never
     # hangs a worker.
@@ -160,6 +160,9 @@ def postgresql_engine_options(options: dict, timeout: int) -> dict:
     milliseconds = timeout * 1000
     return {
         **options,
+        # A pooled connection to a server that restarted is replaced before use. (A SQLite
+        # file has no connection to lose, so its pages go without this extra statement.)
+        "pool_pre_ping": True,
         # A worker serves one request at a time: one connection, one spare.
         "pool_size": 1,
         "max_overflow": 1,

@@ -347,6 +347,25 @@ def test_positions_no_link_carries_are_not_found(app, client, query):
     assert "There is no page at this address." in response.text
 
 
+def test_the_first_page_is_one_statement_on_sqlite(tmp_path):
+    """No count, no pre-ping of a pooled connection (a SQLite file has none to lose):
+    every statement SQLite runs is traced, including those SQLAlchemy's pool sends."""
+    app = make_app(tmp_path, PAGE_SIZE=10)
+    add_names(app, *(f"name-{i}" for i in range(30)))
+    statements: list[str] = []
+    with app.app_context():
+        event.listen(
+            db.engine.pool,
+            "checkout",
+            lambda dbapi_connection, *_: dbapi_connection.set_trace_callback(statements.append),
+        )
+    client = app.test_client()
+    for _ in range(3):
+        statements.clear()
+        assert client.get("/").status_code == 200
+        assert len(statements) == 1, statements
+
+
 @pytest.mark.parametrize("link", ["next", "prev"])
 def test_a_page_is_one_seek_in_the_index_however_deep(tmp_path, link):
     """An older or a newer page is one query: a seek to the position in the index and
