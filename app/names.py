@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import Row, Select, select, tuple_
+from sqlalchemy import Row, Select, bindparam, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
@@ -68,36 +68,41 @@ def position(value: str) -> Position:
     return created, name_id
 
 
-def older_query(before: Position | None, size: int) -> Select:
-    """The page's query: one row more than the page, older than ``before`` (the newest
-    names if None), newest first: an index seek and a limited scan of the index."""
-    stmt = select(*LISTED).order_by(*NEWEST_FIRST).limit(size + 1)
-    if before is not None:
-        stmt = stmt.where(POSITION < before)  # noqa: SIM300 (a column expression, not a constant)
-    return stmt
+# The page's queries, built once (each request binds its values): one row more than
+# the page, so the extra row stands in for a count. The first page and older pages read
+# the (created_at, id) index backwards from its end or from a position; newer pages read
+# it forwards from a position.
+AT = tuple_(
+    bindparam("created", type_=NAMES.c.created_at.type), bindparam("id", type_=NAMES.c.id.type)
+)
+FIRST_PAGE = select(*LISTED).order_by(*NEWEST_FIRST).limit(bindparam("rows"))
+OLDER_PAGE = FIRST_PAGE.where(POSITION < AT)
+NEWER_PAGE = (
+    select(*LISTED)
+    .where(POSITION > AT)
+    .order_by(NAMES.c.created_at, NAMES.c.id)
+    .limit(bindparam("rows"))
+)
 
 
-def newer_query(after: Position, size: int) -> Select:
-    """The "Newer" page's query: one row more than the page, newer than ``after``, oldest
-    first (the same index, read the other way)."""
-    return (
-        select(*LISTED)
-        .where(POSITION > after)  # noqa: SIM300
-        .order_by(NAMES.c.created_at, NAMES.c.id)
-        .limit(size + 1)
-    )
+def read(query: Select, size: int, at: Position | None = None) -> list[Row]:
+    """Run one of the page's queries for a page of ``size`` names (from ``at``)."""
+    params = {"rows": size + 1}
+    if at is not None:
+        params["created"], params["id"] = at
+    return db.session.connection().execute(query, params).all()
 
 
 def names_before(before: Position | None, size: int) -> tuple[list[Row], bool]:
-    """Up to ``size`` names older than ``before``, newest first, and whether older names
-    exist (the extra row stands in for a count)."""
-    rows = db.session.connection().execute(older_query(before, size)).all()
+    """Up to ``size`` names older than ``before`` (the newest if None), newest first, and
+    whether older names exist."""
+    rows = read(FIRST_PAGE if before is None else OLDER_PAGE, size, before)
     return rows[:size], len(rows) > size
 
 
 def names_after(after: Position, size: int) -> tuple[list[Row], bool]:
     """Up to ``size`` names newer than ``after``, newest first, and whether newer exist."""
-    rows = db.session.connection().execute(newer_query(after, size)).all()
+    rows = read(NEWER_PAGE, size, after)
     return rows[:size][::-1], len(rows) > size
 
 
@@ -112,25 +117,33 @@ def position_of_page(page: int, size: int) -> str | None:
     return cursor(rows[0]) if len(rows) == 2 else None
 
 
+def add_name() -> tuple[NameForm | None, int]:
+    """Store the posted name: (None, 303) once stored, else the form with its errors and
+    the status to answer with."""
+    form = NameForm()
+    if not form.validate_on_submit():
+        return form, 422
+    name = form.name.data
+    db.session.add(Name(name=name))
+    try:
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.exception("Storing a name failed")
+        form.name.errors = ["The name could not be stored just now; please submit it again."]
+        return form, 503
+    flash(f"Added “{name}”.")
+    return None, 303
+
+
 @bp.route("/", methods=["GET", "POST"], provide_automatic_options=False)
 def index():
-    form = NameForm()
+    form = None
     status = 200
-    if form.validate_on_submit():
-        name = form.name.data
-        db.session.add(Name(name=name))
-        try:
-            db.session.commit()
-        except SQLAlchemyError:
-            db.session.rollback()
-            current_app.logger.exception("Storing a name failed")
-            form.name.errors = ["The name could not be stored just now; please submit it again."]
-            status = 503
-        else:
-            flash(f"Added “{name}”.")
+    if request.method == "POST":
+        form, status = add_name()
+        if form is None:
             return redirect(url_for(".index"), code=303)
-    elif form.is_submitted():
-        status = 422
 
     size = current_app.config["PAGE_SIZE"]
     args = request.args

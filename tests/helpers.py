@@ -30,7 +30,7 @@ import json
 from datetime import UTC, datetime
 from sqlalchemy import event
 from app import create_app, db
-from app.names import EPOCH, newer_query, older_query
+from app.names import EPOCH, FIRST_PAGE, NEWER_PAGE, OLDER_PAGE
 app = create_app(commands=False)
 with app.app_context(), db.engine.connect() as connection:
     dialect = connection.dialect.name
@@ -39,11 +39,11 @@ with app.app_context(), db.engine.connect() as connection:
         connection.exec_driver_sql("SET enable_seqscan = off")
     event.listen(connection, "before_cursor_execute",
                  lambda _c, _cur, sql, params, *_: (f"{explain} {sql}", params), retval=True)
-    queries = {"first": older_query(None, 20),
-               "older": older_query((datetime.now(UTC), 2**31 - 1), 20),
-               "newer": newer_query((EPOCH, 0), 20)}
-    plans = {label: [row[-1] for row in connection.execute(query)]
-             for label, query in queries.items()}
+    queries = {"first": (FIRST_PAGE, {}),
+               "older": (OLDER_PAGE, {"created": datetime.now(UTC), "id": 2**31 - 1}),
+               "newer": (NEWER_PAGE, {"created": EPOCH, "id": 0})}
+    plans = {label: [row[-1] for row in connection.execute(query, {"rows": 21, **params})]
+             for label, (query, params) in queries.items()}
 print(json.dumps({"dialect": dialect, "plans": plans}))
 """
 RUN_AS_APP = (
