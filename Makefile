@@ -232,10 +232,12 @@ local-cert: ## Copy the local target's self-signed certificate to build/ (trust 
 	@echo "curl --cacert $(LOCAL_CERT) $(LOCAL_URL)"
 
 .PHONY: bench
-bench: venv ## Benchmark the local target (INVENTORY=inventories/cluster: the fleet): requests/s, p50, p99 (medians of 5 runs)
+bench: venv ## Benchmark the local target (INVENTORY=inventories/cluster: the fleet) with NAMES=N names: wrk ceiling of the page, a deep page, /healthz and a static file, as ratios; locust visitors (build/bench*.json, .html)
+	@command -v wrk >/dev/null || tools/apt-install.sh wrk
 	@mkdir -p $(dir $(BENCH_CERT))
 	docker exec $(if $(IS_CLUSTER),names-web-1,names-local) cat /etc/nginx/tls/selfsigned.crt > $(BENCH_CERT)
-	$(BIN)/python -m tests.lifecycle.bench --url $(BENCH_URL:/=) --cacert $(BENCH_CERT) --runs 5
+	$(BIN)/python -m tests.lifecycle.bench --url $(BENCH_URL:/=) --cacert $(BENCH_CERT) \
+	  --app-container $(if $(IS_CLUSTER),names-app-1,names-local) $(if $(NAMES),--names $(NAMES)) $(if $(RUNS),--runs $(RUNS))
 
 .PHONY: bench-deploy
 bench-deploy: venv ## Time make deploy on the local target: no-op, upgrade, onto a new container (medians of RUNS=3)
