@@ -49,6 +49,9 @@ def create_app(
     app.config["CONFIG_NAME"] = name
     app.config["VERSION"] = release_version()
 
+    # The stylesheet's address is the release's: the same on every page (no url_for each time).
+    app.jinja_env.globals["stylesheet"] = f"{app.static_url_path}/style.css"
+
     db.init_app(app)
     csrf.init_app(app)
 

@@ -49,8 +49,8 @@ def cursor(name: Name | Row) -> str:
 def shown(row: Row) -> tuple[str, str, str]:
     """A listed name as the page shows it: the name, its time in ISO 8601 and to the
     minute (plain values: the template does no attribute look-ups or calls per name)."""
-    created = row.created_at
-    return row.name, created.isoformat(), created.strftime("%Y-%m-%d %H:%M")
+    iso = row.created_at.isoformat()
+    return row.name, iso, iso[:16].replace("T", " ")
 
 
 def position(value: str) -> Position:
