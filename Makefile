@@ -136,7 +136,6 @@ deploy: ## Deploy VERSION to INVENTORY (default: the local container, set up as 
 ifneq ($(IS_LOCAL),)
 	@# What is missing, side by side: the venv, the engine and the base image, the tarball.
 	@$(MAKE) --no-print-directory -j 3 --output-sync=target venv image-12 tarball
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/local_target.yml
 else ifneq ($(IS_CLUSTER),)
 	@$(MAKE) --no-print-directory -j 4 --output-sync=target venv image-12 image-13 tarball
 	$(MAKE) cluster
