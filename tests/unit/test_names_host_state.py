@@ -4,13 +4,22 @@ scenarios: this machine has no systemd."""
 
 from __future__ import annotations
 
+import datetime
+import grp
+import ipaddress
 import json
+import os
 import pwd
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 pytestmark = pytest.mark.unit
 
@@ -74,3 +83,78 @@ def test_the_answer_is_the_parse_of_dpkg_querys_lines():
         "libc6": "2.36-9",
         "procps": "2:4.0.2-3",
     }
+
+
+def self_signed(tmp_path: Path, key) -> tuple[Path, Path]:
+    """A key and a certificate for it, as the nginx role makes them (names-local)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "names-local")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("::1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_file, cert_file = tmp_path / "site.key", tmp_path / "site.crt"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert_file.chmod(0o644)
+    return key_file, cert_file
+
+
+def test_a_key_pair_is_described_as_the_nginx_role_compares_it(tmp_path):
+    key_file, cert_file = self_signed(tmp_path, ec.generate_private_key(ec.SECP256R1()))
+    tls = run(tmp_path, tls={"key": str(key_file), "certificate": str(cert_file)})["tls"]
+    me = pwd.getpwuid(os.getuid()).pw_name
+    group = grp.getgrgid(os.getgid()).gr_name
+    assert tls["key"] == {
+        "mode": "0600",
+        "owner": me,
+        "group": group,
+        "curve": "secp256r1",
+        "public": tls["certificate"]["public"],
+    }
+    certificate = tls["certificate"]
+    assert len(certificate["public"]) == 64
+    assert certificate["common_name"] == "names-local"
+    assert certificate["subject_alt_name"] == ["DNS:localhost", "IP:::1"]
+    assert certificate["basic_constraints"] == ["CA:FALSE"]
+    assert 364 * 86400 < certificate["not_after"] - time.time() <= 365 * 86400
+    assert (certificate["mode"], certificate["owner"]) == ("0644", me)
+
+
+def test_another_key_kind_or_a_foreign_certificate_do_not_match(tmp_path):
+    rsa_key, _ = self_signed(tmp_path, rsa.generate_private_key(65537, 2048))
+    other = tmp_path / "other"
+    other.mkdir()
+    _, foreign_cert = self_signed(other, ec.generate_private_key(ec.SECP256R1()))
+    tls = run(tmp_path, tls={"key": str(rsa_key), "certificate": str(foreign_cert)})["tls"]
+    assert tls["key"]["curve"] is None
+    assert tls["key"]["public"] != tls["certificate"]["public"]
+
+
+def test_missing_or_unreadable_files_are_null(tmp_path):
+    (tmp_path / "garbage.key").write_text("not a key")
+    tls = run(
+        tmp_path,
+        tls={"key": str(tmp_path / "garbage.key"), "certificate": str(tmp_path / "none.crt")},
+    )["tls"]
+    assert tls == {"key": None, "certificate": None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: names_host_state
-short_description: Packages, units, users, groups and files of a host, read in one call
+short_description: Packages, units, users, groups, files and a TLS key pair of a host, in one call
 description:
   - Each call to a host costs about as much as the work of a small task, so a role
     reads what it decides from once, at its start - which packages dpkg has
@@ -39,6 +39,12 @@ options:
     type: list
     elements: path
     default: []
+  tls:
+    description:
+      - A private key and its certificate (C(key), C(certificate)), described with the
+        C(cryptography) library if the host has it, so a role can tell whether the pair
+        in place is what it would make without loading either in a module of its own.
+    type: dict
 """
 
 RETURN = r"""
@@ -64,10 +70,26 @@ contents:
   description: "{path: text or null}."
   type: dict
   returned: always
+tls:
+  description:
+    - C(key) - its file's C(mode), C(owner), C(group), its C(curve) (null when not an
+      elliptic-curve key) and C(public), the sha256 of its public key; null when the
+      file is missing or is no key.
+    - C(certificate) - its file's C(mode), C(owner), C(group), C(public) (as for the
+      key), C(common_name), C(subject_alt_name) (C(DNS:name), C(IP:address)),
+      C(basic_constraints) (C([CA:FALSE]) or C([CA:TRUE])) and C(not_after) (seconds
+      since the epoch); null when missing or unreadable.
+    - Null as a whole when the host has no C(cryptography) library.
+  type: dict
+  returned: when I(tls) is given
 """
 
 import grp
+import hashlib
+import os
 import pwd
+import stat
+from datetime import UTC
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -113,6 +135,75 @@ def read_text(path: str) -> str | None:
         return None
 
 
+def file_owner(info: os.stat_result) -> dict:
+    return {
+        "mode": f"{stat.S_IMODE(info.st_mode):04o}",
+        "owner": pwd.getpwuid(info.st_uid).pw_name,
+        "group": grp.getgrgid(info.st_gid).gr_name,
+    }
+
+
+def tls_state(key_path: str, certificate_path: str) -> dict | None:
+    """The key and the certificate as tls in RETURN describes them."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            PublicFormat,
+            load_pem_private_key,
+        )
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        return None
+
+    def public(key) -> str:
+        return hashlib.sha256(
+            key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        ).hexdigest()
+
+    described = {"key": None, "certificate": None}
+    try:
+        with open(key_path, "rb") as handle:
+            info, private = os.fstat(handle.fileno()), load_pem_private_key(handle.read(), None)
+        curve = private.curve.name if isinstance(private, ec.EllipticCurvePrivateKey) else None
+        described["key"] = {**file_owner(info), "curve": curve}
+        described["key"]["public"] = public(private.public_key())
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        with open(certificate_path, "rb") as handle:
+            info, cert = os.fstat(handle.fileno()), x509.load_pem_x509_certificate(handle.read())
+    except (OSError, ValueError):
+        return described
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        alt_names = [f"DNS:{name}" for name in sans.get_values_for_type(x509.DNSName)] + [
+            f"IP:{address.compressed}" for address in sans.get_values_for_type(x509.IPAddress)
+        ]
+    except x509.ExtensionNotFound:
+        alt_names = []
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        constraints = [f"CA:{'TRUE' if is_ca else 'FALSE'}"]
+    except x509.ExtensionNotFound:
+        constraints = []
+    # not_valid_after_utc from cryptography 42 on (Debian 13); naive UTC before (Debian 12).
+    not_after = getattr(cert, "not_valid_after_utc", None)
+    if not_after is None:
+        not_after = cert.not_valid_after.replace(tzinfo=UTC)
+    described["certificate"] = {
+        **file_owner(info),
+        "public": public(cert.public_key()),
+        "common_name": names[0].value if names else None,
+        "subject_alt_name": alt_names,
+        "basic_constraints": constraints,
+        "not_after": int(not_after.timestamp()),
+    }
+    return described
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -121,6 +212,13 @@ def main() -> None:
             "users": {"type": "list", "elements": "str", "default": []},
             "groups": {"type": "list", "elements": "str", "default": []},
             "read": {"type": "list", "elements": "path", "default": []},
+            "tls": {
+                "type": "dict",
+                "options": {
+                    "key": {"type": "path", "required": True},
+                    "certificate": {"type": "path", "required": True},
+                },
+            },
         },
         supports_check_mode=True,
     )
@@ -152,6 +250,9 @@ def main() -> None:
             groups[name] = grp.getgrnam(name).gr_gid
         except KeyError:
             continue
+    extra = {}
+    if params["tls"]:
+        extra["tls"] = tls_state(params["tls"]["key"], params["tls"]["certificate"])
     module.exit_json(
         changed=False,
         packages=packages,
@@ -159,6 +260,7 @@ def main() -> None:
         users=users,
         groups=groups,
         contents={path: read_text(path) for path in params["read"]},
+        **extra,
     )
 
 
