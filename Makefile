@@ -239,7 +239,7 @@ bench: venv ## Benchmark the local target (INVENTORY=inventories/cluster: the fl
 	  --app-container $(if $(IS_CLUSTER),names-app-1,names-local) $(if $(NAMES),--names $(NAMES)) $(if $(RUNS),--runs $(RUNS))
 
 .PHONY: bench-deploy
-bench-deploy: venv ## Time make deploy on the local target: no-op, upgrade, onto a new container (medians of RUNS=3)
+bench-deploy: venv ## Time make deploy on the local target: no-op, upgrade (also under 120 requests/s), onto a new container (medians of RUNS=3)
 	$(BIN)/python -m tests.lifecycle.bench_deploy --version $(VERSION) --runs $(or $(RUNS),3)
 
 .PHONY: test

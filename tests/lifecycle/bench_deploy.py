@@ -1,12 +1,14 @@
 """Time make deploy on the local target as a user runs it (make bench-deploy).
 
-Three figures, each the median of --runs runs, as wall time of the whole make command:
-  no-op     make deploy, the version served already, nothing changed (the run must
-            report changed=0, or it is not a no-op);
-  upgrade   make deploy VERSION=<new>, a release the host has never had (built here
-            from the working tree, side by side, before the timed runs);
-  new       make deploy onto a new container (make destroy-local first, not timed),
-            with the base image and the venv in place.
+Four figures, each the median of --runs runs, as wall time of the whole make command:
+  no-op       make deploy, the version served already, nothing changed (the run must
+              report changed=0, or it is not a no-op);
+  upgrade     make deploy VERSION=<new>, a release the host has never had (built here
+              from the working tree, side by side, before the timed runs);
+  under load  the same, while browser-like clients load and post at 120 requests/s
+              (tests/lifecycle/loadgen.py); any failed request fails the benchmark;
+  new         make deploy onto a new container (make destroy-local first, not timed),
+              with the base image and the venv in place.
 The local target serves --version again at the end. Figures: build/bench-deploy.json.
 
     python -m tests.lifecycle.bench_deploy --version 1.0.0 --runs 3
@@ -25,10 +27,13 @@ import time
 from pathlib import Path
 
 from tests.helpers import ROOT
+from tests.lifecycle.loadgen import Load
 from tests.releases import build_releases
 
 REPORT = ROOT / "build" / "bench-deploy.json"
 HOST = "names-local"
+URL = "https://127.0.0.1:8443"
+CAFILE = ROOT / "build" / "names-local.crt"
 
 
 def make(*args: str) -> tuple[float, str]:
@@ -81,10 +86,11 @@ def main() -> None:
     # Releases the host has never had: unique post-releases of this version.
     stamp = int(time.time())
     upgrades = [f"{args.version}.post{stamp}{run}" for run in range(args.runs)]
+    loaded = [f"{args.version}.post{stamp}{args.runs + run}" for run in range(args.runs)]
     dist = ROOT / "dist"
-    print(f"bench-deploy: building {', '.join(upgrades)} (not timed)", flush=True)
+    print(f"bench-deploy: building {', '.join(upgrades + loaded)} (not timed)", flush=True)
     with tempfile.TemporaryDirectory(prefix="names-bench-deploy-") as tmp:
-        built = build_releases(Path(tmp), dist, dict.fromkeys(upgrades))
+        built = build_releases(Path(tmp), dist, dict.fromkeys(upgrades + loaded))
 
     figures: dict[str, dict] = {}
     try:
@@ -104,6 +110,20 @@ def main() -> None:
             print(f"  upgrade {seconds:6.1f} s  (to {version})", flush=True)
         figures["upgrade"] = figure(upgrade)
 
+        make("local-cert")
+        under_load = []
+        for version in loaded:
+            with Load(URL, cafile=str(CAFILE), tag=f"bench-{version}") as load:
+                load.wait_for(300)
+                seconds, _ = make("deploy", f"VERSION={version}")
+            if load.report.failures:
+                sys.exit(f"the upgrade to {version} failed requests: {load.report.summary()}")
+            under_load.append(seconds)
+            summary = load.report.summary()
+            print(f"  loaded  {seconds:6.1f} s  (to {version}; {summary['requests']} requests, "
+                  f"0 failed, p99 {summary['p99_ms']} ms)", flush=True)  # fmt: skip
+        figures["upgrade under load"] = figure(under_load)
+
         new = []
         for _ in range(args.runs):
             make("destroy-local")
@@ -122,6 +142,7 @@ def main() -> None:
     print(f"\nmake deploy on the local target, median of {args.runs} ({REPORT}):")
     print(f"  {'what':<28} {'median':>8} {'min':>8} {'max':>8}")
     for what, label in (("no-op", "no-op make deploy"), ("upgrade", "upgrade to a new release"),
+                        ("upgrade under load", "the same, 120 requests/s"),
                         ("new container", "onto a new container")):  # fmt: skip
         f = figures[what]
         print(f"  {label:<28} {f['median_s']:>7.1f}s {f['min_s']:>7.1f}s {f['max_s']:>7.1f}s")

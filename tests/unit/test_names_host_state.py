@@ -158,3 +158,16 @@ def test_missing_or_unreadable_files_are_null(tmp_path):
         tls={"key": str(tmp_path / "garbage.key"), "certificate": str(tmp_path / "none.crt")},
     )["tls"]
     assert tls == {"key": None, "certificate": None}
+
+
+def test_the_platform_is_what_os_release_and_the_running_python_say(tmp_path):
+    found = run(tmp_path, platform=True)["platform"]
+    lines = Path("/etc/os-release").read_text().splitlines()
+    release = dict(line.split("=", 1) for line in lines if "=" in line)
+    assert found["os"] == release["ID"].strip('"')
+    assert found["os_major"] == release.get("VERSION_ID", "").strip('"').split(".")[0]
+    assert found["systemd"] is Path("/run/systemd/system").is_dir()
+    assert found["architecture"] == os.uname().machine
+    # The interpreter Ansible runs the module with (this test runs it with its own).
+    assert found["python"] == sys.executable
+    assert found["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"

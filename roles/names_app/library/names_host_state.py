@@ -39,6 +39,12 @@ options:
     type: list
     elements: path
     default: []
+  platform:
+    description:
+      - Also describe the platform the roles check (what gathering facts would tell,
+        without the cost of the setup module).
+    type: bool
+    default: false
   tls:
     description:
       - A private key and its certificate (C(key), C(certificate)), described with the
@@ -70,6 +76,14 @@ contents:
   description: "{path: text or null}."
   type: dict
   returned: always
+platform:
+  description:
+    - C(os) and C(os_major) (os-release's ID and the major part of its VERSION_ID),
+      C(systemd) (whether systemd is the running init), C(architecture) (the machine),
+      C(python) and C(python_version) (the interpreter running modules, and its
+      major.minor).
+  type: dict
+  returned: when I(platform) is true
 tls:
   description:
     - C(key) - its file's C(mode), C(owner), C(group), its C(curve) (null when not an
@@ -87,8 +101,10 @@ tls:
 import grp
 import hashlib
 import os
+import platform
 import pwd
 import stat
+import sys
 from datetime import UTC
 
 from ansible.module_utils.basic import AnsibleModule
@@ -133,6 +149,29 @@ def read_text(path: str) -> str | None:
             return handle.read().decode(errors="replace")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
+
+
+def os_release(path: str = "/etc/os-release") -> dict:
+    """os-release's fields (KEY="value" lines), unquoted."""
+    fields = {}
+    for line in (read_text(path) or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.startswith("#"):
+            fields[key.strip()] = value.strip().strip("\"'")
+    return fields
+
+
+def platform_state() -> dict:
+    release = os_release()
+    return {
+        "os": release.get("ID", ""),
+        "os_major": release.get("VERSION_ID", "").split(".")[0],
+        # sd_booted(3): systemd is the init when this directory exists.
+        "systemd": os.path.isdir("/run/systemd/system"),
+        "architecture": platform.machine(),
+        "python": sys.executable,
+        "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
+    }
 
 
 def file_owner(info: os.stat_result) -> dict:
@@ -212,6 +251,7 @@ def main() -> None:
             "users": {"type": "list", "elements": "str", "default": []},
             "groups": {"type": "list", "elements": "str", "default": []},
             "read": {"type": "list", "elements": "path", "default": []},
+            "platform": {"type": "bool", "default": False},
             "tls": {
                 "type": "dict",
                 "options": {
@@ -251,6 +291,8 @@ def main() -> None:
         except KeyError:
             continue
     extra = {}
+    if params["platform"]:
+        extra["platform"] = platform_state()
     if params["tls"]:
         extra["tls"] = tls_state(params["tls"]["key"], params["tls"]["certificate"])
     module.exit_json(
