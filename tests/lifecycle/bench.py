@@ -112,8 +112,8 @@ def run_locust(args, deep: str, static: str) -> list[dict]:
     }
     subprocess.run(
         [
-            str(Path(sys.executable).with_name("locust")), "-f", str(LOCUSTFILE), "--headless",
-            "--users", str(args.users), "--spawn-rate", str(args.users),
+            str(Path(sys.executable).with_name("locust")), "-f", str(LOCUSTFILE), "Visitor",
+            "--headless", "--users", str(args.users), "--spawn-rate", str(args.users),
             "--run-time", f"{args.locust_seconds}s", "--host", args.url, "--only-summary",
             "--html", str(build / "bench-locust.html"), "--json-file", str(report.with_suffix("")),
             "--exit-code-on-error", "0", "--loglevel", "WARNING",

@@ -1,13 +1,17 @@
 """Constant traffic against the names page, counting every failed request.
 
-Each client is a browser-like session: it loads the page once (cookie and CSRF
-token), then alternates GET / and POST of a unique name with that same token for
-as long as the load runs, so a form loaded before a deploy is submitted after
-it. A request fails on a connection error, a timeout, or any status other than
-the expected one (200 for pages, 303 for a stored name). Loops are bounded in
-requests and in time; the target must be a loopback address. HTTPS targets are
-verified against the given CA file (the host's self-signed certificate), and
-posts carry the Referer a browser sends, which the app checks over HTTPS.
+The load is locust's (the Browser users of locustfile.py), headless, in a process of
+its own: each client is a browser-like session that loads the page once (cookie and
+CSRF token), then alternates GET / and POST of a unique name with that same token for
+as long as the load runs, so a form loaded before a deploy is submitted after it. A
+request fails on a connection error, a timeout, or any status other than the expected
+one (200 for pages, 303 for a stored name). Loads are bounded in requests and in
+time; the target must be a loopback address. HTTPS targets are verified against the
+given CA file (the host's self-signed certificate), and posts carry the Referer a
+browser sends, which the app checks over HTTPS.
+
+Session and listed_names read the page the way a browser would, to check what a load
+stored.
 """
 
 from __future__ import annotations
@@ -15,14 +19,23 @@ from __future__ import annotations
 import html
 import http.client
 import ipaddress
+import json
+import os
+import signal
 import ssl
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from tests.helpers import CSRF_FIELD, NAME_ITEM, OLDER_LINK
+from tests.helpers import NAME_ITEM, OLDER_LINK, ROOT
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+BUILD = ROOT / "build"
 
 
 @dataclass
@@ -128,51 +141,12 @@ class Session:
             self.connection = None
 
 
-def _client(target: Target, tag: str, report: LoadReport, lock, stop, limits) -> None:
-    session = Session(target, timeout=limits["timeout"])
-    sequence = 0
-    next_at = time.monotonic()
-    while not stop.is_set():
-        # Pace the client so the load spans a whole deploy at a steady rate.
-        next_at += limits["interval"]
-        pause = next_at - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        with lock:
-            if report.requests >= limits["max_requests"]:
-                return
-            report.requests += 1
-        sequence += 1
-        posting = bool(session.token) and sequence % 2 == 0
-        name = f"load {tag} {sequence}"
-        started = time.monotonic()
-        try:
-            if posting:
-                body = urllib.parse.urlencode({"csrf_token": session.token, "name": name})
-                status, content = session.request("POST", "/", body)
-                expected = 303
-            else:
-                status, content = session.request("GET", "/")
-                expected = 200
-                match = CSRF_FIELD.search(content)
-                if match and not session.token:
-                    session.token = match.group(1)
-            outcome = None if status == expected else f"{'POST' if posting else 'GET'} {status}"
-        except (OSError, http.client.HTTPException) as exc:
-            outcome = f"{'POST' if posting else 'GET'} {exc.__class__.__name__}: {exc}"
-            session.close()
-        elapsed = time.monotonic() - started
-        with lock:
-            report.latencies.append(elapsed)
-            if outcome:
-                report.failures.append(outcome)
-            elif posting:
-                report.stored_names.append(name)
-    session.close()
-
-
 class Load:
-    """Run clients in the background: ``with Load(url) as load: ...; report = load.report``."""
+    """Paced browser-like clients in the background, run by locust (the Browser users of
+    locustfile.py) in a process of its own:
+    ``with Load(url) as load: ...; report = load.report``. Every request is reported to
+    this process as it ends, so ``wait_for`` and ``report`` follow the load while it
+    runs; locust's HTML report and JSON stats go to build/load-<tag>.html and .json."""
 
     def __init__(
         self,
@@ -188,50 +162,85 @@ class Load:
         cafile: str | None = None,
     ) -> None:
         self.target = Target.parse(url, cafile)
+        self.url = url
         self.clients = clients
+        self.rate = rate
         self.min_requests = min_requests
+        self.max_requests = max_requests
         self.max_seconds = max_seconds
-        self.limits = {
-            "max_requests": max_requests,
-            "timeout": timeout,
-            "interval": clients / rate,
-        }
+        self.timeout = timeout
         self.tag = tag
         self.report = LoadReport()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._process: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
         self._started = 0.0
 
     def __enter__(self) -> Load:
+        BUILD.mkdir(exist_ok=True)
+        events, events_writer = os.pipe()
+        env = {
+            **os.environ,
+            "NAMES_BENCH_CAFILE": str(Path(self.target.cafile).resolve())
+            if self.target.cafile
+            else "",
+            "NAMES_BENCH_RATE": str(self.rate / self.clients),
+            "NAMES_LOAD_TAG": self.tag,
+            "NAMES_LOAD_TIMEOUT": str(self.timeout),
+            "NAMES_LOAD_MAX_REQUESTS": str(self.max_requests),
+            "NAMES_LOAD_EVENTS_FD": str(events_writer),
+        }
+        report = BUILD / f"load-{self.tag}"
         self._started = time.monotonic()
-        for index in range(self.clients):
-            thread = threading.Thread(
-                target=_client,
-                args=(self.target, f"{self.tag}-{index}", self.report, self._lock, self._stop,
-                      self.limits),
-                daemon=True,
-            )  # fmt: skip
-            thread.start()
-            self._threads.append(thread)
+        self._process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("locust")), "-f", str(LOCUSTFILE), "Browser",
+                "--headless", "--users", str(self.clients), "--spawn-rate", str(self.clients),
+                "--host", self.url, "--run-time", f"{int(self.max_seconds)}s",
+                "--stop-timeout", str(int(self.timeout) + 5), "--only-summary",
+                "--html", f"{report}.html", "--json-file", str(report),
+                "--exit-code-on-error", "0", "--loglevel", "WARNING",
+            ],
+            env=env, pass_fds=(events_writer,), stdout=subprocess.DEVNULL, cwd=ROOT,
+        )  # fmt: skip
+        os.close(events_writer)
+        self._reader = threading.Thread(target=self._read, args=(events,), daemon=True)
+        self._reader.start()
         return self
 
+    def _read(self, events: int) -> None:
+        with os.fdopen(events, encoding="utf-8") as lines:
+            for line in lines:
+                event = json.loads(line)
+                with self._lock:
+                    self.report.requests += 1
+                    self.report.latencies.append(event["ms"] / 1000)
+                    if event["failure"]:
+                        self.report.failures.append(event["failure"])
+                    elif event["stored"]:
+                        self.report.stored_names.append(event["stored"])
+
     def wait_for(self, requests: int) -> None:
-        """Block until the clients have sent ``requests`` requests (bounded by max_seconds)."""
+        """Block until the clients have made ``requests`` requests (bounded by max_seconds)."""
         while self.report.requests < requests and self._running():
             time.sleep(0.05)
 
     def _running(self) -> bool:
-        return time.monotonic() - self._started < self.max_seconds and any(
-            t.is_alive() for t in self._threads
-        )
+        return time.monotonic() - self._started < self.max_seconds and self._process.poll() is None
 
     def __exit__(self, *exc_info) -> None:
         self.wait_for(self.min_requests)
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=self.limits["timeout"] + 5)
+        # SIGINT: locust lets the requests in flight end, then writes its reports.
+        self._process.send_signal(signal.SIGINT)
+        try:
+            code = self._process.wait(timeout=self.timeout + 30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            raise
+        self._reader.join(timeout=10)
         self.report.seconds = time.monotonic() - self._started
+        if code != 0 and exc_info[0] is None:
+            raise RuntimeError(f"locust exited with {code}: {self.report.summary()}")
 
 
 def listed_names(

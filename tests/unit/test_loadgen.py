@@ -1,0 +1,123 @@
+"""The lifecycle tests' load (locust's Browser users, tests/lifecycle/loadgen.py) against
+a small HTTP server that checks what a browser would send and answers as told: every
+request it answers is counted once, every answer other than a browser's expected one
+is a failure, and the names reported stored are the ones the server stored."""
+
+from __future__ import annotations
+
+import re
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.lifecycle.loadgen import Load
+
+FORM = '<form method="post"><input id="csrf_token" name="csrf_token" type="hidden" value="{}">'
+
+
+class Site(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, failing_posts: int = 0) -> None:
+        super().__init__(("127.0.0.1", 0), Page)
+        self.lock = threading.Lock()
+        self.answered = 0
+        self.failing_posts = failing_posts
+        self.failed: list[str] = []
+        self.stored: list[str] = []
+        self.sessions = 0
+
+
+class Page(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Site
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def answer(self, status: int, body: str = "", cookie: str = "") -> None:
+        self.send_response(status)
+        if cookie:
+            self.send_header("Set-Cookie", f"session={cookie}; HttpOnly")
+        if status == 303:
+            self.send_header("Location", "/")
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body.encode())))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def session(self) -> str:
+        match = re.search(r"session=(\w+)", self.headers.get("Cookie", ""))
+        return match[1] if match else ""
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.answered += 1
+            cookie = self.session()
+            if not cookie:
+                self.server.sessions += 1
+                cookie = f"s{self.server.sessions}"
+        self.answer(200, FORM.format(f"token-{cookie}"), cookie)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        form = urllib.parse.parse_qs(body)
+        name = form["name"][0]
+        with self.server.lock:
+            self.server.answered += 1
+            if form["csrf_token"] != [f"token-{self.session()}"] or not self.headers["Referer"]:
+                self.server.failed.append(name)
+                return self.answer(400)
+            if len(self.server.failed) < self.server.failing_posts:
+                self.server.failed.append(name)
+                return self.answer(500)
+            self.server.stored.append(name)
+        self.answer(303)
+
+
+@pytest.fixture
+def site(request):
+    server = Site(getattr(request, "param", 0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def run(site: Site) -> Load:
+    url = f"http://127.0.0.1:{site.server_address[1]}"
+    with Load(url, clients=2, rate=100, min_requests=80, tag="unit") as load:
+        pass
+    return load
+
+
+def test_every_request_is_counted_and_posts_carry_the_form_token(site):
+    report = run(site).report
+    assert report.failures == []
+    assert report.requests == site.answered >= 80
+    assert len(report.latencies) == report.requests
+    assert sorted(report.stored_names) == sorted(site.stored)
+    assert len(site.stored) >= report.requests // 2 - 2, "the clients do not alternate GET/POST"
+
+
+@pytest.mark.parametrize("site", [5], indirect=True)
+def test_an_unexpected_answer_is_a_failure(site):
+    report = run(site).report
+    assert report.failures == ["POST 500"] * 5
+    assert report.requests == site.answered
+    assert not set(report.stored_names) & set(site.failed)
+    assert sorted(report.stored_names) == sorted(site.stored)
+
+
+def test_a_refused_connection_is_a_failure(site):
+    site.shutdown()
+    site.server_close()
+    with Load(f"http://127.0.0.1:{site.server_address[1]}", clients=1, rate=20,
+              min_requests=3, tag="unit-refused") as load:  # fmt: skip
+        pass
+    assert load.report.requests >= 3
+    assert len(load.report.failures) == load.report.requests
+    assert all("GET" in failure and "Refused" in failure for failure in load.report.failures)
