@@ -28,6 +28,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import uuid
 
 import gevent.ssl
@@ -82,6 +83,10 @@ class Visitor(FastHttpUser):
 
 
 SETTINGS = os.environ.get
+# loadgen.py stops a load with SIGINT (locust then writes its reports). A process
+# started in the background by a non-interactive shell (make test's side lane) is
+# born with SIGINT ignored, and Python keeps it so: restore the interrupt.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 USER_NUMBERS = itertools.count()
 SENT = itertools.count(1)
 

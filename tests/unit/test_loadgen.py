@@ -6,6 +6,7 @@ is a failure, and the names reported stored are the ones the server stored."""
 from __future__ import annotations
 
 import re
+import signal
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,3 +122,14 @@ def test_a_refused_connection_is_a_failure(site):
     assert load.report.requests >= 3
     assert len(load.report.failures) == load.report.requests
     assert all("GET" in failure and "Refused" in failure for failure in load.report.failures)
+
+
+def test_a_load_started_with_interrupts_ignored_still_stops(site):
+    """As make test's side lane starts it: a background job of a non-interactive shell."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        load = run(site)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert load.report.failures == []
+    assert load.report.requests == site.answered >= 80
