@@ -123,7 +123,9 @@ def load_config(app: Flask, name: str, overrides: dict | None) -> None:
     validate(app, name)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = postgresql_engine_options(
-            app.config["SQLALCHEMY_ENGINE_OPTIONS"], app.config["DATABASE_TIMEOUT"]
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            app.config["DATABASE_TIMEOUT"],
+            worker_threads(),
         )
 
 
@@ -155,7 +157,16 @@ def database_uri(app: Flask) -> str:
     return f"sqlite:///{path}"
 
 
-def postgresql_engine_options(options: dict, timeout: int) -> dict:
+def worker_threads() -> int:
+    """How many requests a worker process serves at once: uWSGI's threads, else one."""
+    try:
+        import uwsgi  # only inside uWSGI
+    except ImportError:
+        return 1
+    return max(1, int(uwsgi.opt.get("threads", b"1")))
+
+
+def postgresql_engine_options(options: dict, timeout: int, threads: int = 1) -> dict:
     """A small pool per worker, and libpq told to give up on a server after ``timeout`` s."""
     milliseconds = timeout * 1000
     return {
@@ -163,8 +174,8 @@ def postgresql_engine_options(options: dict, timeout: int) -> dict:
         # A pooled connection to a server that restarted is replaced before use. (A SQLite
         # file has no connection to lose, so its pages go without this extra statement.)
         "pool_pre_ping": True,
-        # A worker serves one request at a time: one connection, one spare.
-        "pool_size": 1,
+        # A worker serves one request per thread at a time: a connection each, one spare.
+        "pool_size": threads,
         "max_overflow": 1,
         "pool_timeout": timeout,
         # Connections older than this are replaced (a restarted server, a changed route).

@@ -89,7 +89,7 @@ def test_socket_is_reachable_only_by_the_web_server(host):
 def test_app_processes_do_not_run_as_root(host):
     main = host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
     users = host.check_output(f"ps -o user= -p {main} --ppid {main}").split()
-    assert len(users) == 1 + 4  # the master and its workers (uwsgi_processes)
+    assert len(users) == 1 + 2  # the master and its workers (uwsgi_processes)
     assert set(users) == {"names"}
 
 

@@ -4,6 +4,8 @@ worker waits on it longer than DATABASE_TIMEOUT."""
 from __future__ import annotations
 
 import socket
+import sys
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -76,3 +78,13 @@ def test_sqlite_keeps_its_own_engine_options(app):
 def test_a_database_timeout_that_is_not_a_positive_integer_is_refused(tmp_path, timeout):
     with pytest.raises(ConfigurationError, match="DATABASE_TIMEOUT must be a positive integer"):
         make_app(tmp_path, DATABASE_TIMEOUT=timeout)
+
+
+def test_each_thread_of_a_uwsgi_worker_has_a_pooled_connection(tmp_path, refused_url, monkeypatch):
+    """Inside uWSGI the app reads its worker's threads from the embedded uwsgi module."""
+    monkeypatch.setitem(sys.modules, "uwsgi", SimpleNamespace(opt={"threads": b"2"}))
+    app = make_app(tmp_path, DATABASE_URL=refused_url, CREATE_SCHEMA_ON_STARTUP=False)
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"] == 2
+    monkeypatch.delitem(sys.modules, "uwsgi")
+    app = make_app(tmp_path, DATABASE_URL=refused_url, CREATE_SCHEMA_ON_STARTUP=False)
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"] == 1
