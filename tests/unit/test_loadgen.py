@@ -15,6 +15,8 @@ import pytest
 
 from tests.lifecycle.loadgen import Load
 
+pytestmark = pytest.mark.unit
+
 FORM = '<form method="post"><input id="csrf_token" name="csrf_token" type="hidden" value="{}">'
 
 
