@@ -93,6 +93,14 @@ def test_app_processes_do_not_run_as_root(host):
     assert set(users) == {"names"}
 
 
+def test_each_worker_serves_with_two_threads(host):
+    """uwsgi_threads: each worker process runs 2 threads, the master one."""
+    main = host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
+    threads = host.check_output(f"ps -o nlwp= --ppid {main}").split()
+    assert threads == ["2", "2"]
+    assert host.check_output(f"ps -o nlwp= -p {main}").strip() == "1"
+
+
 def test_app_user_cannot_log_in(host):
     user = host.user("names")
     assert user.shell == "/usr/sbin/nologin"
@@ -158,7 +166,7 @@ def test_reload_replaces_the_workers_without_a_restart(host, http):
         return main, restarts, workers
 
     main, restarts, workers = state()
-    assert len(workers) == 4
+    assert len(workers) == 2  # uwsgi_processes
     assert host.run("systemctl reload names-uwsgi.service").rc == 0
     for _ in range(60):  # bounded: a worker takes about a second to load the app
         now = state()
