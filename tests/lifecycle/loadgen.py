@@ -146,7 +146,7 @@ class Load:
     locustfile.py) in a process of its own:
     ``with Load(url) as load: ...; report = load.report``. Every request is reported to
     this process as it ends, so ``wait_for`` and ``report`` follow the load while it
-    runs; locust's HTML report and JSON stats go to build/load-<tag>.html and .json."""
+    runs; locust's HTML report, JSON stats and log go to build/load-<tag>.html, .json and .log."""
 
     def __init__(
         self,
@@ -174,6 +174,7 @@ class Load:
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
+        self._log = None
         self._started = 0.0
 
     def __enter__(self) -> Load:
@@ -191,6 +192,8 @@ class Load:
             "NAMES_LOAD_EVENTS_FD": str(events_writer),
         }
         report = BUILD / f"load-{self.tag}"
+        # locust's own messages (its interrupt included) go to a log beside its reports.
+        self._log = report.with_suffix(".log").open("w", encoding="utf-8")
         self._started = time.monotonic()
         self._process = subprocess.Popen(
             [
@@ -201,7 +204,8 @@ class Load:
                 "--html", f"{report}.html", "--json-file", str(report),
                 "--exit-code-on-error", "0", "--loglevel", "WARNING",
             ],
-            env=env, pass_fds=(events_writer,), stdout=subprocess.DEVNULL, cwd=ROOT,
+            env=env, pass_fds=(events_writer,), stdout=subprocess.DEVNULL, stderr=self._log,
+            cwd=ROOT,
         )  # fmt: skip
         os.close(events_writer)
         self._reader = threading.Thread(target=self._read, args=(events,), daemon=True)
@@ -237,10 +241,14 @@ class Load:
         except subprocess.TimeoutExpired:
             self._process.kill()
             raise
+        finally:
+            self._log.close()
         self._reader.join(timeout=10)
         self.report.seconds = time.monotonic() - self._started
         if code != 0 and exc_info[0] is None:
-            raise RuntimeError(f"locust exited with {code}: {self.report.summary()}")
+            raise RuntimeError(
+                f"locust exited with {code} (its log: {self._log.name}): {self.report.summary()}"
+            )
 
 
 def listed_names(
