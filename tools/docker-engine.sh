@@ -25,7 +25,12 @@ if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
 else
   log=/var/log/dockerd.log
   echo "docker-engine: starting dockerd (log: $log)"
-  nohup dockerd >"$log" 2>&1 &
+  # dockerd holds a lock on its standard input for as long as it runs. On /dev/null,
+  # that lock makes every later make with -j and its output in /dev/null (output-sync
+  # locks it) wait forever: an empty file of its own instead.
+  stdin=/run/dockerd.stdin
+  : >"$stdin"
+  nohup dockerd <"$stdin" >"$log" 2>&1 &
 fi
 for _ in $(seq 1 60); do
   if engine_answers; then
