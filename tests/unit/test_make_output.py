@@ -22,4 +22,3 @@ def test_a_parallel_make_writing_to_dev_null_finishes():
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-
