@@ -149,9 +149,16 @@ endif
 rollback: venv ## Roll INVENTORY back to the previous release, or to TO=x.y.z (health-gated)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/rollback.yml $(if $(TO),-e names_app_rollback_to=$(TO))
 
+.PHONY: backup
+backup: venv ## Take a checked backup of INVENTORY's database now; a copy goes to backups/<inventory>/<host>/
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/backup.yml
+
+# FROM: a file on the controller (a copy make backup took) is copied to the host first;
+# otherwise a path on the host, or one relative to its backup directory.
 .PHONY: restore
-restore: venv ## Restore INVENTORY's database from a backup: FROM=<file> (default the newest)
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/restore.yml $(if $(FROM),-e names_app_restore_from=$(FROM))
+restore: venv ## Restore INVENTORY's database from a backup: FROM=<controller copy or host path> (default the host's newest)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/restore.yml \
+	  $(if $(FROM),$(if $(wildcard $(FROM)),-e names_app_restore_from_controller=$(abspath $(FROM)),-e names_app_restore_from=$(FROM)))
 
 .PHONY: unlock
 unlock: venv ## Clear a deploy lock left by a killed run (docs/runbook.md)

@@ -33,6 +33,9 @@ def backup_command(destination: Path) -> None:
         target = sqlite3.connect(partial)
         try:
             source.driver_connection.backup(target)
+            # The copy of a WAL database is in WAL mode: a reader (the check) would
+            # leave -wal and -shm files beside it. Rollback mode keeps it one file.
+            target.execute("PRAGMA journal_mode=DELETE")
         finally:
             target.close()
     finally:

@@ -3,7 +3,8 @@ a rolling upgrade with a migration, the pg_dump it took restored into a scratch 
 a fleet rollback, a release the canary host refuses, and a release that serves on the
 first app host (Python 3.11) but cannot start on the second (3.13), which the deploy
 undoes on both. Every run fails no request, and every name stored is listed at the end.
-Tests depend on the ones before them."""
+Then the restore drill (backup, more names, restore from the controller's copy) and a
+damaged dump, which its check catches. Tests depend on the ones before them."""
 
 from __future__ import annotations
 
@@ -193,3 +194,67 @@ def test_a_release_failing_on_the_second_host_is_undone_on_the_first(fleet, rele
 def test_every_name_stored_through_the_fleet_is_listed():
     assert len(STORED) > 1000
     assert listed_names(URL, CAFILE, until=STORED) >= STORED
+
+
+def test_fleet_restore_drill_brings_back_exactly_the_backed_up_names(fleet, tmp_path):
+    """make backup (the db host's backup service: a checked pg_dump, copied to the
+    controller), more names, then make restore FROM=<that copy> with every app host
+    stopped meanwhile: the fleet lists exactly the names it listed when the backup was taken."""
+    add_names(3, "drill before")
+    listed = listed_names(URL, CAFILE)
+    backed_up = run_playbook("backup.yml", names_app_backup_controller_dir=str(tmp_path))
+    assert backed_up.returncode == 0, backed_up.output[-3000:]
+    db = fleet["db"][0]
+    (copy,) = (tmp_path / db.backend.host).iterdir()
+    entry = json.loads(db.file("/var/log/names/backups.log").content_string.splitlines()[-1])
+    assert entry["result"] == "ok", entry
+    assert entry["backup"] == f"/var/backups/names/routine/{copy.name}"
+    after = add_names(3, "drill after")
+
+    restored = run_playbook("restore.yml", names_app_restore_from_controller=str(copy))
+
+    assert restored.returncode == 0, restored.output[-3000:]
+    assert listed_names(URL, CAFILE) == listed
+    STORED.difference_update(after)
+    assert [last_audit(app)["result"] for app in fleet["app"]] == ["restored"] * 2
+    record(
+        "restore_drill",
+        {
+            "names": len(listed),
+            "backup_bytes": copy.stat().st_size,
+            "backup_seconds": round(backed_up.seconds, 1),
+            "restore_seconds": round(restored.seconds, 1),
+        },
+    )
+
+
+# A pg_dump whose archive is cut short after it is written.
+TRUNCATING_PG_DUMP = """#!/bin/sh
+pg_dump "$@" || exit
+for arg; do case $arg in --file=*) truncate -s 1000 "${arg#--file=}";; esac; done
+"""
+
+
+def test_a_dump_that_fails_its_check_is_kept_aside_and_reported(fleet):
+    db = fleet["db"][0]
+    newest = "ls -t /var/backups/names/routine/names-*.dump | head -n 1"
+    good = db.check_output(newest)
+    wrapper = "/usr/local/lib/names-truncating-pg_dump"
+    script = shlex.quote(TRUNCATING_PG_DUMP)
+    db.check_output(f"printf %s {script} > {wrapper} && chmod 755 {wrapper}")
+    command = (
+        "sudo -u postgres /usr/local/sbin/names-backup --engine postgresql --database names "
+        f"--dir /var/backups/names/routine --tree /var/backups/names --pg-dump {wrapper}"
+    )
+    run = db.run(command)
+    db.check_output(f"rm -f {wrapper}")
+    assert run.rc == 1, run.stdout
+    entry = json.loads(run.stdout)
+    assert entry["result"] == "failed"
+    assert "failed its check" in entry["error"]
+    corrupt = entry["error"].split("kept as ", 1)[1].split(":", 1)[0]
+    assert corrupt.endswith(".dump.corrupt")
+    assert db.file(corrupt).exists
+    assert "names-backup: the backup failed its check" in run.stderr
+    # The newest backup, the one a restore takes by default, is still the good one.
+    assert db.check_output(newest) == good

@@ -187,6 +187,34 @@ def test_app_server_is_sandboxed(host):
     assert float(overall.group(1)) <= 2.0, out
 
 
+def test_the_database_is_backed_up_on_a_schedule(host):
+    timer = host.service("names-backup.timer")
+    assert timer.is_enabled
+    assert timer.is_running
+    schedule = host.check_output("systemctl show -p TimersCalendar --value names-backup.timer")
+    assert "03:17:00" in schedule
+
+
+def test_the_backup_service_takes_a_checked_backup_it_logs(host):
+    host.run_expect([0], "systemctl start names-backup.service")
+    entry = json.loads(host.file("/var/log/names/backups.log").content_string.splitlines()[-1])
+    assert entry["result"] == "ok", entry
+    assert entry["names"] >= 0
+    backup = host.file(entry["backup"])
+    assert entry["backup"].startswith("/var/lib/names/backups/routine/names-")
+    assert (backup.user, backup.group, backup.mode) == ("names", "names", 0o600)
+    # One file: nothing beside it that a copy of it would miss.
+    assert not host.file(entry["backup"] + "-wal").exists
+    assert host.file("/var/log/names/backups.log").mode == 0o640
+
+
+def test_the_backup_service_is_sandboxed(host):
+    out = host.check_output("systemd-analyze security --no-pager names-backup.service")
+    overall = re.search(r"Overall exposure level for names-backup\.service: ([0-9.]+)", out)
+    assert overall, out[-500:]
+    assert float(overall.group(1)) <= 1.0, out
+
+
 SECURITY_HEADERS = {
     "content_security_policy": "default-src 'none'",
     "x_content_type_options": "nosniff",

@@ -10,16 +10,19 @@ that the audit log tells that story. Tests depend on the ones before them.
 from __future__ import annotations
 
 import hashlib
+import html
 import http.client
 import io
 import json
 import re
 import shlex
+import sqlite3
 import subprocess
 import tarfile
 import time
 import urllib.parse
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -609,6 +612,44 @@ def test_restore_refuses_a_backup_that_is_not_sound_and_changes_nothing(host):
     assert "Nothing was changed" in run.output
     assert host.check_output("systemctl show -p MainPID --value names-uwsgi.service") == pid
     assert audit(host)[-1]["result"] == "failed"
+
+
+def names_in_copy(path: Path) -> set[str]:
+    """The names an SQLite backup on the controller holds (read-only)."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as copy:
+        return {row[0] for row in copy.execute("SELECT name FROM names")}
+
+
+def test_restore_drill_brings_back_exactly_the_backed_up_names(host, report, tmp_path):
+    """make backup (the backup service, then a copy on the controller), more names, then
+    make restore FROM=<that copy>: the page lists exactly the names the copy holds."""
+    before = [f"Drill before {uuid.uuid4().hex[:6]}" for _ in range(3)]
+    after = [f"Drill after {uuid.uuid4().hex[:6]}" for _ in range(3)]
+    for name in before:
+        add_name(name)
+    backed_up = play("backup.yml", names_app_backup_controller_dir=str(tmp_path))
+    assert backed_up.returncode == 0, backed_up.output[-3000:]
+    (copy,) = (tmp_path / host.ansible.get_variables()["inventory_hostname"]).iterdir()
+    held = names_in_copy(copy)
+    assert set(before) <= held
+    entry = json.loads(host.file("/var/log/names/backups.log").content_string.splitlines()[-1])
+    assert (entry["result"], entry["names"]) == ("ok", len(held))
+    assert Path(entry["backup"]).name == copy.name
+    for name in after:
+        add_name(name)
+
+    restored = play("restore.yml", names_app_restore_from_controller=str(copy))
+
+    assert restored.returncode == 0, restored.output[-3000:]
+    listed = {html.unescape(name) for name in listed_names(URL, CAFILE)}
+    assert listed == held
+    assert audit(host)[-1]["result"] == "restored"
+    report["restore_drill"] = {
+        "names": len(held),
+        "backup_bytes": copy.stat().st_size,
+        "backup_seconds": round(backed_up.seconds, 1),
+        "restore_seconds": round(restored.seconds, 1),
+    }
 
 
 def test_audit_log_tells_the_story(host, releases):

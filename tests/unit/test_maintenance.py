@@ -30,6 +30,18 @@ def test_backup_copies_every_name(app, runner, tmp_path):
     assert not list(destination.parent.glob(".*partial"))
 
 
+def test_a_backup_is_one_file_that_stays_one_when_checked(app, runner, tmp_path):
+    """The live database is in WAL mode; its backup is a single file in rollback mode,
+    which a check (or a copy to the controller) takes whole, leaving nothing beside it."""
+    destination = tmp_path / "backups" / "names.sqlite3"
+    assert runner.invoke(args=["backup", str(destination)]).exit_code == 0
+    checked = runner.invoke(args=["check-backup", str(destination)])
+    assert checked.exit_code == 0, checked.output
+    assert sorted(path.name for path in destination.parent.iterdir()) == ["names.sqlite3"]
+    with sqlite3.connect(destination) as copy:
+        assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
 def test_backup_never_overwrites(runner, tmp_path):
     destination = tmp_path / "names.sqlite3"
     destination.write_text("an older backup")
