@@ -176,6 +176,14 @@ drain: venv ## Take app host HOST out of every web host's balance (its requests 
 undrain: venv ## Put app host HOST back into every web host's balance
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drain.yml -e names_drain_host=$(HOST) -e names_drain=false
 
+.PHONY: maintenance
+maintenance: venv ## Serve the maintenance page (503, Retry-After) on INVENTORY's web hosts; REASON=... is recorded
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/maintenance.yml $(if $(REASON),-e names_maintenance_reason="$(REASON)")
+
+.PHONY: maintenance-off
+maintenance-off: venv ## Serve the site again after make maintenance
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/maintenance.yml -e names_maintenance=false
+
 .PHONY: destroy-local
 destroy-local: venv ## Remove the local target container and everything in it
 	$(BIN)/ansible-playbook -i $(LOCAL_INVENTORY) playbooks/local_target.yml -e local_target_state=absent

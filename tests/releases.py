@@ -35,6 +35,17 @@ def downgrade():
     raise RuntimeError("Downgrades are not supported.")
 '''
 
+# A second migration (lifecycle release E): one the release before is declared unable
+# to serve through (names_app_maintenance_for_migration).
+MIGRATION_0003 = (
+    MIGRATION_0002.replace("Index names by name", "Index names by creation time")
+    .replace('revision = "0002"', 'revision = "0003"')
+    .replace('down_revision = "0001"', 'down_revision = "0002"')
+    .replace("Revision ID: 0002\nRevises: 0001", "Revision ID: 0003\nRevises: 0002")
+    .replace('op.create_index("ix_names_name", "names", ["name"])',
+             'op.create_index("ix_names_created_at_test", "names", ["created_at"])')
+)  # fmt: skip
+
 # The fault release C carries: the WSGI module fails on import, so the release
 # cannot start. The health gate must stop it.
 FAULT = '\nraise RuntimeError("injected fault: this release cannot start")\n'

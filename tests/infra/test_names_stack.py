@@ -187,6 +187,25 @@ def test_app_server_is_sandboxed(host):
     assert float(overall.group(1)) <= 2.0, out
 
 
+def test_an_app_that_is_down_gets_the_sites_own_502_page_at_once(host, http):
+    host.run_expect([0], "systemctl stop names-uwsgi.socket names-uwsgi.service")
+    try:
+        response = http.request("/")
+    finally:
+        host.run_expect([0], "systemctl start names-uwsgi.socket names-uwsgi.service")
+    assert response["status"] == 502
+    assert "<h1>502 The names page is unavailable</h1>" in response["content"]
+    assert '<link rel="stylesheet" href="/static/style.css">' in response["content"]
+    assert response["content_type"] == "text/html; charset=utf-8"
+    assert response["x_frame_options"] == "DENY"
+    assert response["elapsed"] < 5
+    assert http.request("/")["status"] == 200
+
+
+def test_the_error_pages_are_not_reachable_directly(http):
+    assert http.request("/_errors/502.html")["status"] == 404
+
+
 def test_the_database_is_backed_up_on_a_schedule(host):
     timer = host.service("names-backup.timer")
     assert timer.is_enabled

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ROOT, Run, run_playbook, run_playbooks_at_once, start_playbook
-from tests.releases import FAULT, MIGRATION_0002, build_releases
+from tests.releases import FAULT, MIGRATION_0002, MIGRATION_0003, build_releases
 
 # The hosts the story is told on: the group molecule/default/molecule.yml names.
 HOSTS = "lifecycle"
@@ -47,8 +47,9 @@ def version_a(host) -> str:
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory, version_a) -> dict:
-    """Versions B (with migration 0002), C (B plus the fault) and D (B again, for the
-    pruning), built in a dist of their own."""
+    """Versions B (with migration 0002), C (B plus the fault), D (B again, for the
+    pruning) and E (D and migration 0003, deployed behind the maintenance page), built
+    in a dist of their own."""
     tmp = tmp_path_factory.mktemp("releases")
     dist = tmp / "dist"
     version_b, version_c = f"{version_a}.post1", f"{version_a}.post2"
@@ -61,12 +62,17 @@ def releases(tmp_path_factory, version_a) -> dict:
         with (tree / "app" / "wsgi.py").open("a") as wsgi:
             wsgi.write(FAULT)
 
-    version_d = f"{version_a}.post3"
-    # D: B's code under a new version
-    changes = {version_b: add_migration, version_c: inject_fault, version_d: add_migration}
+    def add_second_migration(tree: Path) -> None:
+        add_migration(tree)
+        (tree / "app/migrations/versions/0003_index_names_by_time.py").write_text(MIGRATION_0003)
+
+    version_d, version_e = f"{version_a}.post3", f"{version_a}.post4"
+    # D: B's code under a new version; E: D and a migration the maintenance page covers
+    changes = {version_b: add_migration, version_c: inject_fault, version_d: add_migration,
+               version_e: add_second_migration}  # fmt: skip
     build_releases(tmp, dist, changes)
-    return {"a": version_a, "b": version_b, "c": version_c, "d": version_d, "dist": dist,
-            "tmp": tmp}  # fmt: skip
+    return {"a": version_a, "b": version_b, "c": version_c, "d": version_d, "e": version_e,
+            "dist": dist, "tmp": tmp}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -108,6 +108,8 @@ class Session:
         self.connection: http.client.HTTPConnection | None = None
         self.cookie = ""
         self.token = ""
+        # The headers of the last answer.
+        self.headers: http.client.HTTPMessage | None = None
 
     def request(self, method: str, path: str, body: str | None = None):
         headers = {"Cookie": self.cookie} if self.cookie else {}
@@ -130,6 +132,7 @@ class Session:
                 if not reused:
                     raise
                 continue
+            self.headers = response.headers
             cookie = response.getheader("Set-Cookie")
             if cookie:
                 self.cookie = cookie.split(";", 1)[0]

@@ -746,3 +746,139 @@ def test_self_signed_certificate_near_its_end_is_renewed_by_the_deploy(host, rel
     # nginx serves the new certificate, and clients that trust it verify the site.
     Path(CAFILE).write_text(host.file(CERTIFICATE).content_string)
     assert health()["version"] == releases["d"]
+
+
+MAINTENANCE_FLAG = "/etc/nginx/names-maintenance.json"
+
+
+def test_the_maintenance_page_is_served_under_load_and_taken_down(host, report):
+    """make maintenance, with the load running: every answer is the site's maintenance
+    page (503, Retry-After, the security headers), a form post stores nothing, and
+    /healthz still answers the host itself (the playbook checks it); make
+    maintenance-off and the page serves again."""
+    with Load(URL, cafile=CAFILE, tag="maintenance", rate=60, min_requests=600) as load:
+        load.wait_for(100)
+        failed_before = len(load.report.failures)
+        on = play("maintenance.yml", names_maintenance_reason="the lifecycle story")
+        assert on.returncode == 0, on.output[-3000:]
+        flag = json.loads(host.file(MAINTENANCE_FLAG).content_string)
+        load.wait_for(load.report.requests + 200)
+        session = Session(Target.parse(URL, CAFILE), timeout=10)
+        status, page = session.request("GET", "/")
+        headers = session.headers
+        name = f"During maintenance {uuid.uuid4().hex[:6]}"
+        posted, _ = session.request("POST", "/", urllib.parse.urlencode({"name": name}))
+        session.close()
+        off = play("maintenance.yml", names_maintenance=False)
+        assert off.returncode == 0, off.output[-3000:]
+        failed_in_maintenance = len(load.report.failures) - failed_before
+        load.wait_for(load.report.requests + 200)
+        failed_after = len(load.report.failures) - failed_before - failed_in_maintenance
+    assert failed_before == 0
+    assert flag["reason"] == "the lifecycle story"
+    assert (status, posted) == (503, 503)
+    assert "<h1>503 Down for maintenance</h1>" in page
+    assert '<link rel="stylesheet" href="/static/style.css">' in page
+    assert headers["Retry-After"] == "300"
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert not host.file(MAINTENANCE_FLAG).exists
+    assert name not in listed_names(URL, CAFILE, max_pages=1)
+    # Each request of the window got the maintenance page (a 503, counted as failed by
+    # the load); none failed before it, none after it.
+    assert failed_in_maintenance >= 200
+    assert {failure.split()[-1] for failure in load.report.failures} == {"503"}
+    assert failed_after == 0
+    report["maintenance"] = {
+        **load.report.summary(),
+        "answered_503_in_maintenance": failed_in_maintenance,
+        "maintenance_on_seconds": round(on.seconds, 1),
+        "maintenance_off_seconds": round(off.seconds, 1),
+    }
+
+
+# Records each call of a deploy hook on the host, one JSON line each.
+RECORDING_HOOK = """---
+- name: Record the hook's call
+  ansible.builtin.lineinfile:
+    path: /var/tmp/names-hooks.log
+    line: "{{ names_hook | combine({'at': now(utc=true).isoformat()}) | to_json }}"
+    create: true
+    mode: "0644"
+"""
+REFUSING_HOOK = """---
+- name: Refuse the switch
+  ansible.builtin.fail:
+    msg: "the hook refuses {{ names_hook.version }}"
+"""
+HOOK_LOG = "/var/tmp/names-hooks.log"
+
+
+def hook_calls(host) -> list[tuple[str, str]]:
+    if not host.file(HOOK_LOG).exists:
+        return []
+    lines = host.file(HOOK_LOG).content_string.splitlines()
+    return [(call["phase"], call["version"]) for call in map(json.loads, lines)]
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory) -> dict:
+    directory = tmp_path_factory.mktemp("hooks")
+    (directory / "record.yml").write_text(RECORDING_HOOK)
+    (directory / "refuse.yml").write_text(REFUSING_HOOK)
+    return {"record": str(directory / "record.yml"), "refuse": str(directory / "refuse.yml")}
+
+
+def test_a_migration_the_old_release_cannot_serve_is_covered_by_the_maintenance_page(
+    host, releases, report, hooks
+):
+    """E brings a migration declared unable to run online
+    (names_app_maintenance_for_migration): under load, requests get the maintenance page
+    from the migration until E serves, then the page again; nothing else fails. Every
+    hook phase runs once, in order."""
+    every_phase = {
+        f"names_app_hooks_{phase}": [hooks["record"]]
+        for phase in ("fleet_pre_switch", "pre_switch", "post_switch", "fleet_post_switch")
+    }
+    with Load(URL, cafile=CAFILE, tag="offline_migration", rate=60, min_requests=600) as load:
+        load.wait_for(100)
+        run = play(
+            "deploy.yml",
+            json.dumps({**every_phase, "names_app_maintenance_for_migration": True}),
+            names_app_version=releases["e"],
+            names_app_release_dir=releases["dist"],
+        )
+        failed_by_the_end = len(load.report.failures)
+        load.wait_for(load.report.requests + 200)
+    assert run.returncode == 0, run.output[-3000:]
+    assert health()["version"] == releases["e"]
+    assert not host.file(MAINTENANCE_FLAG).exists
+    assert failed_by_the_end > 0, "no request met the maintenance page"
+    assert {failure.split()[-1] for failure in load.report.failures} == {"503"}
+    assert len(load.report.failures) == failed_by_the_end
+    assert hook_calls(host) == [
+        ("fleet_pre_switch", releases["e"]),
+        ("pre_switch", releases["e"]),
+        ("post_switch", releases["e"]),
+        ("fleet_post_switch", releases["e"]),
+    ]
+    report["offline_migration"] = {**load.report.summary(), "deploy_seconds": round(run.seconds, 1)}
+
+
+def test_a_failing_pre_switch_hook_stops_the_rollback_before_the_switch(host, releases, hooks):
+    calls_before = hook_calls(host)
+    pid = host.check_output("systemctl show -p MainPID --value names-uwsgi.service")
+    run = play(
+        "rollback.yml",
+        json.dumps({"names_app_hooks_pre_switch": [hooks["record"], hooks["refuse"]]}),
+    )
+    assert run.returncode != 0
+    assert f"the hook refuses {releases['d']}" in run.output
+    assert "A pre_switch hook failed on" in run.output
+    assert "was not switched" in run.output
+    assert current(host) == releases["e"]
+    assert health()["version"] == releases["e"]
+    assert host.check_output("systemctl show -p MainPID --value names-uwsgi.service") == pid
+    assert hook_calls(host) == [*calls_before, ("pre_switch", releases["d"])]
+    assert audit(host)[-1]["result"] == "failed"
