@@ -206,6 +206,31 @@ def test_the_error_pages_are_not_reachable_directly(http):
     assert http.request("/_errors/502.html")["status"] == 404
 
 
+def test_logrotate_rotates_the_names_logs_as_configured(host):
+    """The host's own logrotate, on its own configuration pointed at a scratch directory
+    (the real logs stay as they are): each log is moved aside and made again, tight."""
+    scratch = f"/tmp/names-logrotate-{uuid.uuid4().hex[:6]}"
+    host.check_output(
+        f"mkdir {scratch} && sed 's#/var/log/names/#{scratch}/#g' /etc/logrotate.d/names "
+        f"> {scratch}.conf && echo '{{}}' > {scratch}/deploys.log "
+        f"&& echo '{{}}' > {scratch}/backups.log"
+    )
+    try:
+        host.run_expect([0], f"logrotate --force --state {scratch}.state {scratch}.conf")
+        for log in ("deploys.log", "backups.log"):
+            assert host.file(f"{scratch}/{log}.1").content_string == "{}\n"
+            fresh = host.file(f"{scratch}/{log}")
+            assert (fresh.user, fresh.group, fresh.mode, fresh.size) == ("root", "adm", 0o640, 0)
+    finally:
+        host.run(f"rm -rf {scratch} {scratch}.conf {scratch}.state")
+    assert host.service("logrotate.timer").is_enabled
+
+
+def test_the_journal_is_capped(host):
+    config = host.check_output("systemd-analyze cat-config systemd/journald.conf")
+    assert config.rstrip().endswith("SystemMaxUse=200M")
+
+
 def test_the_database_is_backed_up_on_a_schedule(host):
     timer = host.service("names-backup.timer")
     assert timer.is_enabled

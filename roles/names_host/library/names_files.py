@@ -1,0 +1,1 @@
+../../names_app/library/names_files.py
