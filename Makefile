@@ -176,6 +176,14 @@ drain: venv ## Take app host HOST out of every web host's balance (its requests 
 undrain: venv ## Put app host HOST back into every web host's balance
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drain.yml -e names_drain_host=$(HOST) -e names_drain=false
 
+.PHONY: audit
+audit: venv testssl ## Score INVENTORY's HTTPS with sslyze (Mozilla intermediate) and testssl.sh (build/audit-<host>.json)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/audit.yml
+
+.PHONY: testssl
+testssl:
+	@command -v testssl >/dev/null || tools/apt-install.sh testssl.sh
+
 .PHONY: maintenance
 maintenance: venv ## Serve the maintenance page (503, Retry-After) on INVENTORY's web hosts; REASON=... is recorded
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/maintenance.yml $(if $(REASON),-e names_maintenance_reason="$(REASON)")
@@ -261,7 +269,7 @@ bench-deploy: venv ## Time make deploy on the local target: no-op, upgrade (also
 test: ## Everything: lint, unit, release checks, every Molecule scenario
 	@# What the suite needs, side by side where missing: the venv and the tarball under
 	@# test, the engine and both base images, the browser (apt installs take turns).
-	@$(MAKE) --no-print-directory -j 4 --output-sync=target venv images browser tarball
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target venv images browser testssl tarball
 	MAKE="$(MAKE)" tools/test-suite.sh
 
 .PHONY: clean

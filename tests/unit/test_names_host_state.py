@@ -85,8 +85,9 @@ def test_the_answer_is_the_parse_of_dpkg_querys_lines():
     }
 
 
-def self_signed(tmp_path: Path, key) -> tuple[Path, Path]:
-    """A key and a certificate for it, as the nginx role makes them (names-local)."""
+def self_signed(tmp_path: Path, key, key_id: bytes | None = None) -> tuple[Path, Path]:
+    """A key and a certificate for it, as the nginx role makes them (names-local); with
+    ``key_id``, an authority key identifier."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "names-local")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
@@ -104,8 +105,10 @@ def self_signed(tmp_path: Path, key) -> tuple[Path, Path]:
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
     )
+    if key_id:
+        cert = cert.add_extension(x509.AuthorityKeyIdentifier(key_id, None, None), critical=False)
+    cert = cert.sign(key, hashes.SHA256())
     key_file, cert_file = tmp_path / "site.key", tmp_path / "site.crt"
     key_file.write_bytes(
         key.private_bytes(
@@ -137,8 +140,16 @@ def test_a_key_pair_is_described_as_the_nginx_role_compares_it(tmp_path):
     assert certificate["common_name"] == "names-local"
     assert certificate["subject_alt_name"] == ["DNS:localhost", "IP:::1"]
     assert certificate["basic_constraints"] == ["CA:FALSE"]
+    assert certificate["authority_key_identifier"] is None
     assert 364 * 86400 < certificate["not_after"] - time.time() <= 365 * 86400
     assert (certificate["mode"], certificate["owner"]) == ("0644", me)
+
+
+def test_the_authority_key_identifier_is_read_as_colon_separated_hex(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_file, cert_file = self_signed(tmp_path, key, key_id=bytes(range(20)))
+    tls = run(tmp_path, tls={"key": str(key_file), "certificate": str(cert_file)})["tls"]
+    assert tls["certificate"]["authority_key_identifier"] == bytes(range(20)).hex(":")
 
 
 def test_another_key_kind_or_a_foreign_certificate_do_not_match(tmp_path):

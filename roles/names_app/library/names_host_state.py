@@ -91,8 +91,9 @@ tls:
       file is missing or is no key.
     - C(certificate) - its file's C(mode), C(owner), C(group), C(public) (as for the
       key), C(common_name), C(subject_alt_name) (C(DNS:name), C(IP:address)),
-      C(basic_constraints) (C([CA:FALSE]) or C([CA:TRUE])) and C(not_after) (seconds
-      since the epoch); null when missing or unreadable.
+      C(basic_constraints) (C([CA:FALSE]) or C([CA:TRUE])), C(authority_key_identifier)
+      (colon-separated hex, null without one) and C(not_after) (seconds since the epoch);
+      null when missing or unreadable.
     - Null as a whole when the host has no C(cryptography) library.
   type: dict
   returned: when I(tls) is given
@@ -228,6 +229,11 @@ def tls_state(key_path: str, certificate_path: str) -> dict | None:
         constraints = [f"CA:{'TRUE' if is_ca else 'FALSE'}"]
     except x509.ExtensionNotFound:
         constraints = []
+    try:
+        key_id = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        authority_key_id = key_id.key_identifier.hex(":") if key_id.key_identifier else None
+    except x509.ExtensionNotFound:
+        authority_key_id = None
     # not_valid_after_utc from cryptography 42 on (Debian 13); naive UTC before (Debian 12).
     not_after = getattr(cert, "not_valid_after_utc", None)
     if not_after is None:
@@ -238,6 +244,7 @@ def tls_state(key_path: str, certificate_path: str) -> dict | None:
         "common_name": names[0].value if names else None,
         "subject_alt_name": alt_names,
         "basic_constraints": constraints,
+        "authority_key_identifier": authority_key_id,
         "not_after": int(not_after.timestamp()),
     }
     return described
