@@ -10,6 +10,8 @@ MAKEFLAGS += --no-builtin-rules --no-print-directory
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# sslyze's own virtualenv (make audit, make test).
+AUDIT_VENV ?= .venv-audit
 # Release version: pyproject.toml's unless given (make release VERSION=1.2.3).
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 DIST ?= dist
@@ -180,9 +182,16 @@ undrain: venv ## Put app host HOST back into every web host's balance
 audit: venv testssl ## Score INVENTORY's HTTPS with sslyze (Mozilla intermediate) and testssl.sh (build/audit-<host>.json)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/audit.yml
 
+# The scorecard's tools: testssl.sh from Debian, sslyze in a virtualenv of its own
+# (requirements-audit.txt says why).
 .PHONY: testssl
-testssl:
+testssl: $(AUDIT_VENV)/.installed
 	@command -v testssl >/dev/null || tools/apt-install.sh testssl.sh
+
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-audit.txt
+	@touch $@
 
 .PHONY: maintenance
 maintenance: venv ## Serve the maintenance page (503, Retry-After) on INVENTORY's web hosts; REASON=... is recorded

@@ -27,6 +27,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCEPTED = ROOT / "tools" / "audit-accepted.yml"
+# sslyze's virtualenv (make testssl makes it; requirements-audit.txt says why its own).
+SSLYZE_PYTHON = ROOT / ".venv-audit" / "bin" / "python"
 SEVERITIES = ("MEDIUM", "HIGH", "CRITICAL")
 
 
@@ -35,7 +37,7 @@ def sslyze(target: str, address: str | None, cafile: str | None) -> dict:
     name, port = target.rsplit(":", 1)
     # sslyze's NAME{ADDRESS}:PORT: connect to ADDRESS, check the certificate for NAME.
     server = f"{name}{{{address}}}:{port}" if address else target
-    argv = [sys.executable, "-m", "sslyze", "--mozilla_config=intermediate", server]
+    argv = [str(SSLYZE_PYTHON), "-m", "sslyze", "--mozilla_config=intermediate", server]
     if cafile:
         argv.insert(3, f"--certinfo_ca_file={cafile}")
     started = time.monotonic()
