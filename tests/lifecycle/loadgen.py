@@ -47,6 +47,8 @@ class LoadReport:
     latencies: list[float] = field(default_factory=list)
     stored_names: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Each request as it ended: (wall-clock time, its failure or None).
+    timeline: list[tuple[float, str | None]] = field(default_factory=list)
 
     def percentile(self, fraction: float) -> float:
         if not self.latencies:
@@ -222,6 +224,7 @@ class Load:
                 with self._lock:
                     self.report.requests += 1
                     self.report.latencies.append(event["ms"] / 1000)
+                    self.report.timeline.append((event["t"], event["failure"]))
                     if event["failure"]:
                         self.report.failures.append(event["failure"])
                     elif event["stored"]:
@@ -261,10 +264,11 @@ def listed_names(
     max_pages: int = 2000,
     until: set[str] | None = None,
 ) -> set[str]:
-    """Every name on the page, following the "Older" links to the last page; with
-    ``until``, only as far as the page where the last of those names is listed (the
-    newest come first), so ``until <= listed_names(..., until=until)`` still tells
-    whether every one of them is listed."""
+    """Every name on the page (as typed: the page's HTML escapes undone), following the
+    "Older" links to the last page; with ``until``, only as far as the page where the
+    last of those names is listed (the newest come first), so
+    ``until <= listed_names(..., until=until)`` still tells whether every one of them
+    is listed."""
     session = Session(Target.parse(url, cafile), timeout)
     names: set[str] = set()
     try:
@@ -273,7 +277,7 @@ def listed_names(
             status, content = session.request("GET", path)
             if status != 200:
                 raise AssertionError(f"{path} answered {status}")
-            names.update(NAME_ITEM.findall(content))
+            names.update(html.unescape(name) for name in NAME_ITEM.findall(content))
             older = OLDER_LINK.search(content)
             if older is None or (until is not None and until <= names):
                 return names

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import signal
+import time
 import uuid
 
 import gevent.ssl
@@ -171,5 +172,5 @@ if SETTINGS("NAMES_LOAD_EVENTS_FD"):
         else:
             failure = f"{request_type} {type(exception).__name__}: {exception}"
         stored = context.get("stored") if failure is None else None
-        line = {"ms": response_time, "failure": failure, "stored": stored}
+        line = {"ms": response_time, "failure": failure, "stored": stored, "t": time.time()}
         EVENTS.write(json.dumps(line) + "\n")

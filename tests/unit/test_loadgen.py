@@ -5,15 +5,17 @@ is a failure, and the names reported stored are the ones the server stored."""
 
 from __future__ import annotations
 
+import html
 import re
 import signal
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.lifecycle.loadgen import Load
+from tests.lifecycle.loadgen import Load, listed_names
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +69,11 @@ class Page(BaseHTTPRequestHandler):
             if not cookie:
                 self.server.sessions += 1
                 cookie = f"s{self.server.sessions}"
-        self.answer(200, FORM.format(f"token-{cookie}"), cookie)
+            # The names as the app lists them: escaped for HTML.
+            listed = "".join(
+                f'<bdi class="name">{html.escape(n)}</bdi>' for n in self.server.stored
+            )
+        self.answer(200, FORM.format(f"token-{cookie}") + listed, cookie)
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"])).decode()
@@ -119,11 +125,25 @@ def test_every_request_is_counted_and_posts_carry_the_form_token(site):
 
 @pytest.mark.parametrize("site", [{"failing_posts": 5}], indirect=True)
 def test_an_unexpected_answer_is_a_failure(site):
+    started = time.time()
     report = run(site).report
     assert report.failures == ["POST 500"] * 5
+    # The timeline has each request, in the order they ended, when they ended.
+    assert len(report.timeline) == report.requests
+    assert [failure for _, failure in report.timeline if failure] == report.failures
+    moments = [moment for moment, _ in report.timeline]
+    assert started <= moments[0]
+    assert moments == sorted(moments)
+    assert moments[-1] <= time.time()
     assert report.requests == site.answered
     assert not set(report.stored_names) & set(site.failed)
     assert sorted(report.stored_names) == sorted(site.stored)
+
+
+def test_names_are_listed_as_typed_whatever_the_page_escapes(site):
+    typed = {"Ada & Grace's <b>", 'Émile "Zola"', "plain"}
+    site.stored.extend(sorted(typed))
+    assert listed_names(f"http://127.0.0.1:{site.server_address[1]}") == typed
 
 
 def test_a_refused_connection_is_a_failure(site):
