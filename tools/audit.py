@@ -34,9 +34,9 @@ SEVERITIES = ("MEDIUM", "HIGH", "CRITICAL")
 
 def sslyze(target: str, address: str | None, cafile: str | None) -> dict:
     """Compliance with Mozilla's intermediate configuration, as sslyze judges it."""
-    name, port = target.rsplit(":", 1)
-    # sslyze's NAME{ADDRESS}:PORT: connect to ADDRESS, check the certificate for NAME.
-    server = f"{name}{{{address}}}:{port}" if address else target
+    name = target.rsplit(":", 1)[0]
+    # sslyze's NAME:PORT{ADDRESS}: connect to ADDRESS, check the certificate for NAME.
+    server = f"{target}{{{address}}}" if address else target
     argv = [str(SSLYZE_PYTHON), "-m", "sslyze", "--mozilla_config=intermediate", server]
     if cafile:
         argv.insert(3, f"--certinfo_ca_file={cafile}")
@@ -44,7 +44,9 @@ def sslyze(target: str, address: str | None, cafile: str | None) -> dict:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     lines = done.stdout.splitlines()
     verdicts = [line.strip() for line in lines if "ompliant" in line and name in line]
-    verdict = verdicts[-1] if verdicts else ""
+    # No verdict when sslyze could not connect: its error line says why.
+    errors = [line.strip() for line in lines if "ERROR" in line]
+    verdict = verdicts[-1] if verdicts else (errors[-1] if errors else "")
     problems = [line.strip()[2:] for line in lines if line.strip().startswith("* ") and ":" in line]
     compliant = done.returncode == 0 and verdict.endswith("OK - Compliant.")
     return {
