@@ -55,11 +55,12 @@ def create_app(
     db.init_app(app)
     csrf.init_app(app)
 
-    from app import errors, health, names
+    from app import errors, health, metrics, names
 
     app.register_blueprint(names.bp)
     app.register_blueprint(health.bp)
     errors.register(app)
+    metrics.register(app)
     if commands:
         from flask_migrate import Migrate
 
@@ -67,6 +68,7 @@ def create_app(
 
         Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
         maintenance.register(app)
+        app.cli.add_command(metrics.metrics_serve_command)
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -191,3 +191,27 @@ def test_every_page_query_is_an_index_scan_in_postgresql(fleet):
         else:
             assert len(lines) == 3, lines
             assert lines[2].startswith(condition), lines
+
+
+# A TCP connection from the host it runs on, within 3 s (0) or not (1).
+CONNECT = (
+    "python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 3)'"
+)
+
+
+def test_metrics_answer_the_allowed_scraper_only(fleet, addresses):
+    """The web host (names_*_metrics_allow: where Prometheus would run) scrapes every
+    exporter of the fleet on its private address; the db host cannot even connect."""
+    web, db = fleet["web"][0], fleet["db"][0]
+    scrapes = [
+        (addresses["app"][0], 9109, 'names_release_info{version="'),
+        (addresses["app"][1], 9109, "names_database_up 1.0"),
+        (addresses["app"][0], 9100, "node_filesystem_avail_bytes"),
+        (addresses["db"][0], 9100, "node_filesystem_avail_bytes"),
+        (addresses["web"][0], 9113, "nginx_up 1"),
+    ]
+    for address, port, expected in scrapes:
+        assert expected in web.check_output(f"curl -sf -m 5 http://{address}:{port}/metrics")
+    for address, port, _ in scrapes:
+        assert web.run(f"{CONNECT} {address} {port}").rc == 0
+        assert db.run(f"{CONNECT} {address} {port}").rc != 0, (address, port)

@@ -650,6 +650,17 @@ def test_restore_drill_brings_back_exactly_the_backed_up_names(host, report, tmp
     }
 
 
+def test_status_shows_the_certificate_the_last_backup_the_workers_and_the_requests():
+    """make status, after the drill: every part an operator reads first."""
+    shown = status_output()
+    assert re.search(r"certificate: \S+, ends \d{4}-\d\d-\d\d, \d+ days left", shown), shown
+    assert "maintenance: off" in shown
+    assert re.search(r"last backup: \d+ (s|min) ago, /var/lib/names/backups/routine/names-", shown)
+    assert re.search(r"next scheduled backup: \w{3} \d{4}-", shown)
+    assert re.search(r"workers: pid \d+ (sleeping|running), up \d+", shown)
+    assert re.search(r"requests answered by \S+ since the app server started: [1-9]", shown)
+
+
 def test_audit_log_tells_the_story(host, releases):
     story = [(e["action"], e["to"], e["result"]) for e in audit(host)]
     expected = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 from pathlib import Path
 
@@ -30,6 +31,9 @@ def test_every_filter_is_registered():
         "names_outcome",
         "names_weak_keys",
         "names_status_lines",
+        "names_status_extras",
+        "names_backup_status",
+        "names_certificate_status",
     }
 
 
@@ -153,3 +157,60 @@ def test_status_of_a_host_that_serves_nothing():
         "current -> none, previous -> none",
         "drift: the app server is not running",
     ]
+
+
+METRICS = """# HELP names_http_requests_total HTTP requests the app answered.
+names_http_requests_total{method="GET",release="1.1.0",status="200"} 40.0
+names_http_requests_total{method="POST",release="1.1.0",status="303"} 12.0
+names_http_requests_total{method="POST",release="1.1.0",status="503"} 2.0
+names_http_requests_total{method="GET",release="1.0.0",status="200"} 99.0
+"""
+
+
+def test_status_shows_each_worker_and_the_requests_the_serving_release_answered():
+    serving = {
+        "state": {
+            "current": "1.1.0",
+            "service": {"workers": [{"pid": 7, "state": "sleeping", "started": 1000.0},
+                                    {"pid": 8, "state": "running", "started": 3400.0}]},
+            "health": {"version": "1.1.0"},
+        }
+    }  # fmt: skip
+    assert names_deploy.status_extras(serving, METRICS, 3600.0) == [
+        "workers: pid 7 sleeping, up 43 min, pid 8 running, up 3 min",
+        "requests answered by 1.1.0 since the app server started: 54 (40 2xx, 12 3xx, 2 5xx)",
+    ]
+    assert names_deploy.status_extras(serving, None, 3600.0)[1] == (
+        "requests: unknown (names-metrics did not answer)"
+    )
+
+
+def test_status_shows_the_last_backup_its_age_or_its_failure():
+    now = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=datetime.UTC).timestamp()
+    good = (
+        '{"time": "2026-12-02T03:17:00+00:00", "result": "ok", "backup": "/b/names-1.sqlite3", '
+        '"bytes": 20480, "names": 12}'
+    )
+    failed = '{"time": "2026-12-02T11:59:00+00:00", "result": "failed", "error": "disk full"}'
+    assert names_deploy.backup_status(good + "\n", now) == (
+        "last backup: 8 h ago, /b/names-1.sqlite3 (20480 bytes, 12 names, checked)"
+    )
+    assert names_deploy.backup_status(f"{good}\n{failed}\n", now) == (
+        "last backup: FAILED 1 min ago: disk full"
+    )
+    assert names_deploy.backup_status("", now) == "last backup: none yet"
+
+
+def test_status_shows_the_certificates_end_and_warns_within_30_days():
+    now = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC).timestamp()
+    certificate = {"common_name": "names.example.org", "not_after": now + 40 * 86400}
+    assert names_deploy.certificate_status(certificate, "/c.crt", now) == (
+        "certificate: names.example.org, ends 2027-01-11, 40 days left"
+    )
+    certificate["not_after"] = now + 10 * 86400
+    assert names_deploy.certificate_status(certificate, "/c.crt", now).endswith(
+        "10 days left (renew it: fewer than 30 days)"
+    )
+    assert names_deploy.certificate_status(None, "/c.crt", now) == (
+        "certificate: /c.crt is missing or unreadable"
+    )

@@ -11,6 +11,8 @@ description:
 
 import json
 import os
+import re
+from datetime import UTC, datetime
 
 # Tasks whose failure message is written for the operator already: asserts, explicit
 # fails, and the deploy lock's refusal. Any other failure is a module's error and is
@@ -103,6 +105,68 @@ def status_lines(serving: dict, audit_lines: list[str]) -> list[str]:
     return lines
 
 
+def _age(seconds: float) -> str:
+    """A duration as make status shows it: 42 s, 5 min, 3 h, 2 days."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (2 if unit == "days" else 1):
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
+
+
+REQUEST_SAMPLE = re.compile(r"^names_http_requests_total\{([^}]*)\} ([0-9.e+]+)$", re.MULTILINE)
+
+
+def status_extras(serving: dict, metrics: str | None, now: float) -> list[str]:
+    """make status, one app host, beyond status_lines: the workers' state, and the
+    requests the serving release answered since the app server started (names-metrics)."""
+    workers = serving["state"]["service"]["workers"]
+    shown = ", ".join(
+        f"pid {worker['pid']} {worker.get('state') or 'gone'}, up {_age(now - worker['started'])}"
+        for worker in workers
+    )
+    lines = [f"workers: {shown or 'none'}"]
+    version = (serving["state"].get("health") or {}).get("version") or serving["state"]["current"]
+    if not metrics:
+        return [*lines, "requests: unknown (names-metrics did not answer)"]
+    by_status: dict[str, float] = {}
+    for labels, value in REQUEST_SAMPLE.findall(metrics):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if found.get("release") == version:
+            kind = found.get("status", "?")[:1] + "xx"
+            by_status[kind] = by_status.get(kind, 0.0) + float(value)
+    total = int(sum(by_status.values()))
+    kinds = ", ".join(f"{int(count)} {kind}" for kind, count in sorted(by_status.items()))
+    return [*lines, f"requests answered by {version} since the app server started: {total}"
+                    + (f" ({kinds})" if kinds else "")]  # fmt: skip
+
+
+def backup_status(log: str | None, now: float) -> str:
+    """make status, the database's host: the last backup, how old, and whether it failed."""
+    lines = [line for line in (log or "").splitlines() if line.strip()]
+    if not lines:
+        return "last backup: none yet"
+    try:
+        entry = json.loads(lines[-1])
+        age = _age(now - datetime.fromisoformat(entry["time"]).timestamp())
+    except (ValueError, KeyError):
+        return f"last backup: unreadable log line {lines[-1][:80]!r}"
+    if entry.get("result") != "ok":
+        return f"last backup: FAILED {age} ago: {entry.get('error', 'no reason logged')}"
+    held = f", {entry['names']} names" if "names" in entry else ""
+    return f"last backup: {age} ago, {entry['backup']} ({entry['bytes']} bytes{held}, checked)"
+
+
+def certificate_status(certificate: dict | None, path: str, now: float) -> str:
+    """make status, a web host: whom its certificate names and how long it has left."""
+    if not certificate:
+        return f"certificate: {path} is missing or unreadable"
+    ends = datetime.fromtimestamp(certificate["not_after"], UTC).strftime("%Y-%m-%d")
+    days = int((certificate["not_after"] - now) // 86400)
+    warning = " (renew it: fewer than 30 days)" if days < 30 else ""
+    return f"certificate: {certificate['common_name']}, ends {ends}, {days} days left{warning}"
+
+
 def link_version(link_stat: dict) -> str | None:
     """The release a link (stat result of current or previous) points at, or None."""
     if not link_stat.get("islnk"):
@@ -121,4 +185,7 @@ class FilterModule:
             "names_outcome": outcome,
             "names_weak_keys": weak_keys,
             "names_status_lines": status_lines,
+            "names_status_extras": status_extras,
+            "names_backup_status": backup_status,
+            "names_certificate_status": certificate_status,
         }

@@ -149,6 +149,21 @@ def process_started(pid: int, btime: float, ticks: int) -> float | None:
     return btime + int(fields[19]) / ticks  # field 22, counted after "pid (comm)"
 
 
+# /proc's process states, as make status shows them.
+PROCESS_STATES = {"R": "running", "S": "sleeping", "D": "waiting on I/O", "Z": "zombie",
+                  "T": "stopped"}  # fmt: skip
+
+
+def process_state(pid: int) -> str | None:
+    """What a process is doing (running, sleeping...), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            code = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+    return PROCESS_STATES.get(code, code)
+
+
 def children(pid: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -178,7 +193,8 @@ def serving_processes(service: str) -> dict:
         return {"active": active, "main_pid": 0, "started": None, "workers": []}
     btime, ticks = boot_time(), os.sysconf("SC_CLK_TCK")
     workers = [
-        {"pid": pid, "started": process_started(pid, btime, ticks)} for pid in children(main_pid)
+        {"pid": pid, "started": process_started(pid, btime, ticks), "state": process_state(pid)}
+        for pid in children(main_pid)
     ]
     return {
         "active": True,

@@ -1,0 +1,1 @@
+../../names_app/filter_plugins/names_deploy.py
