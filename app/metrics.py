@@ -1,6 +1,6 @@
 """The app's Prometheus metrics: requests answered, by method, status and the release that
-answered them; how long they took; at each scrape, the names stored and the release that
-``current`` names.
+answered them; how long they took; the names stored and whether the database answered,
+as the workers last counted; at each scrape, the release that ``current`` names.
 
 Under uWSGI every worker counts into files of its own in PROMETHEUS_MULTIPROC_DIR
 (prometheus_client's multiprocess mode, chosen by that variable when the module is first
@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app, g, request
 from flask.cli import with_appcontext
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
@@ -50,9 +50,30 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
+# What the database holds, as a worker last counted it (after a request, at most every
+# COUNT_EVERY seconds): the most recent count of any worker is the one scraped. The
+# scraping process never opens the database: it needs no way to the database server.
+STORED = Gauge("names_stored", "Names in the database, as last counted.",
+               multiprocess_mode="mostrecent")  # fmt: skip
+DATABASE_UP = Gauge("names_database_up", "1 when the database answered the last count.",
+                    multiprocess_mode="mostrecent")  # fmt: skip
+COUNT_EVERY = 15.0
+_counted = {"at": float("-inf")}
+
+
+def count_names() -> None:
+    """Count the names now (STORED), and whether the database answered (DATABASE_UP)."""
+    _counted["at"] = time.monotonic()
+    try:
+        STORED.set(db.session.scalar(select(func.count()).select_from(Name)))
+        DATABASE_UP.set(1)
+    except SQLAlchemyError:
+        db.session.rollback()
+        DATABASE_UP.set(0)
+
 
 def register(app: Flask) -> None:
-    """Count and time every request the app answers."""
+    """Count and time every request the app answers; count the names now and then."""
     release = app.config["VERSION"]
 
     @app.before_request
@@ -66,12 +87,14 @@ def register(app: Flask) -> None:
         began = g.get("metrics_started")
         if began is not None:
             LATENCY.labels(method).observe(time.perf_counter() - began)
+        if time.monotonic() - _counted["at"] >= COUNT_EVERY:
+            count_names()
         return response
 
 
 class SiteCollector:
-    """What a scrape reads afresh: the workers' counts summed (when they write files),
-    the names stored and the release ``current`` names."""
+    """What a scrape reads afresh: the workers' files summed (when they write files) and
+    the release ``current`` names."""
 
     def __init__(self, app: Flask, multiprocess_dir: str, current: Path | None) -> None:
         self.app, self.multiprocess_dir, self.current = app, multiprocess_dir, current
@@ -81,18 +104,6 @@ class SiteCollector:
             # The directory is made again each time the app server starts: read per scrape.
             files = glob.glob(os.path.join(self.multiprocess_dir, "*.db"))
             yield from MultiProcessCollector.merge(files, accumulate=True)
-        up = GaugeMetricFamily("names_database_up", "1 when the database answered the scrape.")
-        try:
-            with self.app.app_context():
-                count = db.session.scalar(select(func.count()).select_from(Name))
-                db.session.remove()
-        except SQLAlchemyError:
-            up.add_metric([], 0)
-            yield up
-        else:
-            up.add_metric([], 1)
-            yield up
-            yield GaugeMetricFamily("names_stored", "Names in the database.", value=count)
         info = GaugeMetricFamily(
             "names_release_info", "The release serving (1), by version.", labels=["version"]
         )

@@ -54,15 +54,21 @@ def test_each_answer_is_counted_by_method_status_and_release(app, client):
     assert sample("names_http_request_duration_seconds_count", {"method": "GET"}) == timed + 3
 
 
-# A worker: counts requests into its own file in PROMETHEUS_MULTIPROC_DIR, and exits.
+# A worker: counts requests into its own file in PROMETHEUS_MULTIPROC_DIR, then the
+# names (as it saw them), and exits.
 WORKER = """
-from app.metrics import REQUESTS
+from app.metrics import DATABASE_UP, REQUESTS, STORED
 for _ in range({count}):
     REQUESTS.labels("POST", "303", "9.9.9").inc()
+STORED.set({count} * 10)
+DATABASE_UP.set(1)
 """
 
 
-def test_a_scrape_sums_the_workers_files_and_reads_the_names_and_the_release(app, tmp_path):
+def test_a_scrape_sums_the_workers_counts_and_takes_the_latest_names_count(tmp_path):
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path)
     shared = tmp_path / "metrics"
     shared.mkdir()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared)}
@@ -70,9 +76,6 @@ def test_a_scrape_sums_the_workers_files_and_reads_the_names_and_the_release(app
         worker = [sys.executable, "-c", WORKER.format(count=count)]
         subprocess.run(worker, env=env, check=True, cwd=ROOT)
     assert len(list(shared.glob("counter_*.db"))) == 2
-    with app.app_context():
-        db.session.add_all([Name(name="Ada"), Name(name="Grace")])
-        db.session.commit()
     release = tmp_path / "releases" / "9.9.9"
     release.mkdir(parents=True)
     (tmp_path / "current").symlink_to(release)
@@ -82,20 +85,41 @@ def test_a_scrape_sums_the_workers_files_and_reads_the_names_and_the_release(app
     found = samples(text)
     posts = (("method", "POST"), ("release", "9.9.9"), ("status", "303"))
     assert found[("names_http_requests_total", posts)] == 7
-    assert found[("names_stored", ())] == 2
+    # The most recent count of any worker: the second one's.
+    assert found[("names_stored", ())] == 40
     assert found[("names_database_up", ())] == 1
     assert found[("names_release_info", (("version", "9.9.9"),))] == 1
 
 
-def test_a_scrape_with_the_database_away_says_so(tmp_path):
+def test_a_worker_counts_the_names_after_a_request_at_most_every_15_s(app, client):
+    from app import metrics
+
+    with app.app_context():
+        db.session.add_all([Name(name="Ada"), Name(name="Grace")])
+        db.session.commit()
+    metrics._counted["at"] = float("-inf")
+    client.get("/")
+    assert sample("names_stored", {}) == 2
+    assert sample("names_database_up", {}) == 1
+    with app.app_context():
+        db.session.add(Name(name="Linus"))
+        db.session.commit()
+    client.get("/")
+    assert sample("names_stored", {}) == 2, "counted again within 15 s"
+    metrics._counted["at"] -= metrics.COUNT_EVERY
+    client.get("/")
+    assert sample("names_stored", {}) == 3
+
+
+def test_a_count_with_the_database_away_says_so(tmp_path):
+    from app import metrics
     from tests.conftest import make_app
 
     app = make_app(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/missing/names.sqlite3",
                    CREATE_SCHEMA_ON_STARTUP=False)  # fmt: skip
-    found = samples(generate_latest(site_registry(app, "", None)).decode())
-    assert found[("names_database_up", ())] == 0
-    assert ("names_stored", ()) not in found
-    assert found[("names_release_info", (("version", app.config["VERSION"]),))] == 1
+    with app.app_context():
+        metrics.count_names()
+    assert sample("names_database_up", {}) == 0
 
 
 def free_port() -> int:
@@ -135,7 +159,7 @@ def test_metrics_serve_answers_scrapes_and_stops_on_sigterm(tmp_path):
         found = samples(text)
         posts = (("method", "POST"), ("release", "9.9.9"), ("status", "303"))
         assert found[("names_http_requests_total", posts)] == 2
-        assert found[("names_stored", ())] == 0
+        assert found[("names_stored", ())] == 20
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=10)
