@@ -63,6 +63,7 @@ info: ## Print versions of Python, the tools, Docker and the app (for bug report
 	    | grep -iE '^(flask|sqlalchemy|pyuwsgi|pytest|ruff|yamllint|ansible|ansible-core|ansible-lint|molecule|molecule-plugins|pytest-testinfra|selenium)==' \
 	    | sed 's/^/            /'; \
 	else echo "venv:       not created (make venv)"; fi
+	@echo "scorecard:  sslyze $$($(AUDIT_VENV)/bin/python -m pip show sslyze 2>/dev/null | sed -n 's/^Version: //p' | grep . || echo 'not installed'), $$(testssl --version 2>/dev/null | grep -o 'testssl *[0-9][^ ]*' | tr -s ' ' | head -n 1 | grep . || echo 'testssl.sh not installed') (make testssl)"
 	@echo "browser:    $$(chromium --version 2>/dev/null | head -n 1 | grep . || echo 'not installed (make browser)')"
 	@echo "docker:     client $$(docker --version 2>/dev/null | sed 's/^Docker version //' || true), engine $$(docker info --format '{{.ServerVersion}}' 2>/dev/null | grep . || echo 'not answering')"
 
