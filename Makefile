@@ -196,7 +196,7 @@ $(AUDIT_VENV)/.installed: requirements-audit.txt
 
 .PHONY: maintenance
 maintenance: venv ## Serve the maintenance page (503, Retry-After) on INVENTORY's web hosts; REASON=... is recorded
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/maintenance.yml $(if $(REASON),-e names_maintenance_reason="$(REASON)")
+	NAMES_MAINTENANCE_REASON="$(REASON)" $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/maintenance.yml
 
 .PHONY: maintenance-off
 maintenance-off: venv ## Serve the site again after make maintenance

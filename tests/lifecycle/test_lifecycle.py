@@ -768,7 +768,7 @@ def test_the_maintenance_page_is_served_under_load_and_taken_down(host, report):
     with Load(URL, cafile=CAFILE, tag="maintenance", rate=60, min_requests=600) as load:
         load.wait_for(100)
         failed_before = len(load.report.failures)
-        on = play("maintenance.yml", names_maintenance_reason="the lifecycle story")
+        on = play("maintenance.yml", env={"NAMES_MAINTENANCE_REASON": "the lifecycle story"})
         assert on.returncode == 0, on.output[-3000:]
         flag = json.loads(host.file(MAINTENANCE_FLAG).content_string)
         load.wait_for(load.report.requests + 200)

@@ -1,4 +1,6 @@
-"""Faults on one host (SQLite), each injected with the load running: the uWSGI master,
+"""Faults on one host (SQLite), after the release lifecycle story (test_lifecycle.py, whose
+settings they run with: the load's form posts are not rate-limited), each injected with
+the load running: the uWSGI master,
 a worker and nginx's master killed, the database's directory read-only for 15 s, the
 disk holding the database full for 15 s, the container restarted. Each is reported
 (build/faults-report.md): failed requests, recovery after the fault's end, lost POSTs.
