@@ -41,7 +41,7 @@ def test_postgresql_stopped_for_15_s(fleet):
         hold=15, probe=lambda: post_probe(URL, CAFILE),
     )  # fmt: skip
     answered_by_the_site(run)
-    assert run.failures.get("GET 503", 0) > 0, run
+    assert run.failures.get("GET 503", 0) > 0, f"no GET got the app's 503; {run!r}"
     assert run.probe["status"] == 503, run.probe
     assert run.probe["title"] == "503 The names are unavailable for a moment", run.probe
     assert run.probe["retry_after"] == "5"

@@ -47,6 +47,17 @@ class FaultRun:
     slowest_answer_ms: float = 0.0
     probe: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """What a failed assertion shows: the answers first, the probe without its page
+        (a CI log keeps the end of a long message)."""
+        probe = {key: value for key, value in self.probe.items() if key != "page"}
+        return (
+            f"FaultRun({self.topology}: {self.fault}: failures={self.failures} of "
+            f"{self.requests} requests, recovery_seconds={self.recovery_seconds}, "
+            f"slowest_answer_ms={self.slowest_answer_ms}, lost_posts={self.lost_posts}, "
+            f"held_seconds={self.held_seconds}, probe={probe})"
+        )
+
 
 # Answers the site's own pages give: nginx's 502 (the app away), the app's 503.
 SITE_ANSWERS = {"GET 502", "POST 502", "GET 503", "POST 503"}
@@ -65,10 +76,10 @@ def answered_by_the_site(run: FaultRun, refused_allowed: bool = False) -> None:
         if kind not in SITE_ANSWERS
         and not (refused_allowed and any(lost in kind for lost in CONNECTION_LOST))
     }
-    assert unexpected == {}, run
-    assert run.slowest_answer_ms <= ANSWER_BOUND * 1000, run
-    assert run.recovery_seconds <= RECOVERY_BOUND, run
-    assert run.lost_posts == 0, run
+    assert unexpected == {}, f"answers not the site's own: {unexpected}; {run!r}"
+    assert run.slowest_answer_ms <= ANSWER_BOUND * 1000, f"an answer too slow; {run!r}"
+    assert run.recovery_seconds <= RECOVERY_BOUND, f"recovered too late; {run!r}"
+    assert run.lost_posts == 0, f"stored names lost; {run!r}"
 
 
 def post_probe(url: str, cafile: str) -> dict:
