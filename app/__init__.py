@@ -60,7 +60,8 @@ def create_app(
     app.register_blueprint(names.bp)
     app.register_blueprint(health.bp)
     errors.register(app)
-    metrics.register(app)
+    if app.config["METRICS"]:
+        metrics.register(app)
     if commands:
         from flask_migrate import Migrate
 

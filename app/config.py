@@ -53,6 +53,9 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     # Secure cookies need HTTPS end to end; the deploy turns this on where TLS is served.
     SESSION_COOKIE_SECURE = False
+    # Count the requests, their latency and the names stored for Prometheus (``names
+    # metrics-serve`` serves the counts); off, the app counts nothing.
+    METRICS = True
     # Create tables at start-up instead of through migrations (tests only).
     CREATE_SCHEMA_ON_STARTUP = False
     PROPAGATE_EXCEPTIONS = False
@@ -218,6 +221,9 @@ def validate(app: Flask, name: str) -> None:
         value = app.config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigurationError(f"{key} must be a positive integer, got {value!r}.")
+    metrics = app.config.get("METRICS")
+    if not isinstance(metrics, bool):
+        raise ConfigurationError(f"METRICS must be true or false, got {metrics!r}.")
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
         db_path = Path(uri.removeprefix("sqlite:///")).resolve()

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import db
+from app import ConfigurationError, create_app, db
 from app.metrics import site_registry
 from app.models import Name
 from tests.helpers import ROOT
@@ -52,6 +52,19 @@ def test_each_answer_is_counted_by_method_status_and_release(app, client):
     assert sample("names_http_requests_total", page) == before[0] + 2
     assert sample("names_http_requests_total", missing) == before[1] + 1
     assert sample("names_http_request_duration_seconds_count", {"method": "GET"}) == timed + 3
+
+
+def test_with_metrics_off_nothing_is_counted():
+    app = create_app("testing", {"METRICS": False})
+    page = {"method": "GET", "status": "200", "release": app.config["VERSION"]}
+    before = sample("names_http_requests_total", page)
+    assert app.test_client().get("/").status_code == 200
+    assert sample("names_http_requests_total", page) == before
+
+
+def test_metrics_must_be_a_boolean():
+    with pytest.raises(ConfigurationError, match="METRICS must be true or false, got 'no'"):
+        create_app("testing", {"METRICS": "no"})
 
 
 # A worker: counts requests into its own file in PROMETHEUS_MULTIPROC_DIR, then the
