@@ -275,6 +275,11 @@ bench: venv ## Benchmark the local target (INVENTORY=inventories/cluster: the fl
 bench-deploy: venv ## Time make deploy on the local target: no-op, upgrade (also under 120 requests/s), onto a new container (medians of RUNS=3)
 	$(BIN)/python -m tests.lifecycle.bench_deploy --version $(VERSION) --runs $(or $(RUNS),3)
 
+.PHONY: bench-metrics
+bench-metrics: deploy ## The app's metrics on and off in turn on the local target (one release): wrk's page ceiling for each, RUNS=8 rounds (build/bench-metrics.json)
+	@command -v wrk >/dev/null || tools/apt-install.sh wrk
+	$(BIN)/python -m tests.lifecycle.bench_metrics --version $(VERSION) --runs $(or $(RUNS),8)
+
 .PHONY: test
 test: ## Everything: lint, unit, release checks, every Molecule scenario
 	@# What the suite needs, side by side where missing: the venv and the tarball under

@@ -183,6 +183,9 @@ def test_status_shows_each_worker_and_the_requests_the_serving_release_answered(
     assert names_deploy.status_extras(serving, None, 3600.0)[1] == (
         "requests: unknown (names-metrics did not answer)"
     )
+    assert names_deploy.status_extras(serving, None, 3600.0, counted=False)[1] == (
+        "requests: not counted (names_app_metrics is off)"
+    )
 
 
 def test_status_shows_the_last_backup_its_age_or_its_failure():

@@ -117,9 +117,12 @@ def _age(seconds: float) -> str:
 REQUEST_SAMPLE = re.compile(r"^names_http_requests_total\{([^}]*)\} ([0-9.e+]+)$", re.MULTILINE)
 
 
-def status_extras(serving: dict, metrics: str | None, now: float) -> list[str]:
+def status_extras(
+    serving: dict, metrics: str | None, now: float, counted: bool = True
+) -> list[str]:
     """make status, one app host, beyond status_lines: the workers' state, and the
-    requests the serving release answered since the app server started (names-metrics)."""
+    requests the serving release answered since the app server started (names-metrics;
+    ``counted`` false: names_app_metrics is off, nothing counts them)."""
     workers = serving["state"]["service"]["workers"]
     shown = ", ".join(
         f"pid {worker['pid']} {worker.get('state') or 'gone'}, up {_age(now - worker['started'])}"
@@ -127,6 +130,8 @@ def status_extras(serving: dict, metrics: str | None, now: float) -> list[str]:
     )
     lines = [f"workers: {shown or 'none'}"]
     version = (serving["state"].get("health") or {}).get("version") or serving["state"]["current"]
+    if not counted:
+        return [*lines, "requests: not counted (names_app_metrics is off)"]
     if not metrics:
         return [*lines, "requests: unknown (names-metrics did not answer)"]
     by_status: dict[str, float] = {}
