@@ -101,6 +101,50 @@ def test_each_worker_serves_with_two_threads(host):
     assert host.check_output(f"ps -o nlwp= -p {main}").strip() == "1"
 
 
+# A form post whose body arrives in three parts, the second after the app server's other
+# requests (enough for one to end on the post's worker's other thread), the last after
+# more than a second (the master's harakiri check); prints the answer's status line.
+SLOW_POST = """
+import socket, time
+def connect():
+    client = socket.socket(socket.AF_UNIX)
+    client.settimeout(15)
+    client.connect("/run/names-uwsgi/http.sock")
+    return client
+body = b"name=" + b"x" * 200
+post = connect()
+post.sendall(b"POST / HTTP/1.1\\r\\nHost: localhost\\r\\n"
+             b"Content-Type: application/x-www-form-urlencoded\\r\\n"
+             b"Content-Length: %d\\r\\n\\r\\n" % len(body) + body[:50])
+time.sleep(0.3)
+for _ in range(50):
+    other = connect()
+    other.sendall(b"GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n")
+    while other.recv(65536):
+        pass
+    other.close()
+post.sendall(body[50:100])
+time.sleep(2.5)
+try:
+    post.sendall(body[100:])
+    print(post.recv(65536).split(b"\\r\\n", 1)[0].decode() or "closed without an answer")
+except OSError as error:
+    print(error)
+"""
+
+
+def test_a_post_still_arriving_survives_a_request_ending_beside_it(host):
+    """A form post whose body is still arriving while its worker's other thread ends a
+    request gets the app's answer (here 400: it has no form token). With uWSGI's
+    post-buffering, the master killed that worker a second later (harakiri at once)."""
+    since = host.check_output("date +%s")
+    python = "/srv/names/current/venv/bin/python3"
+    answer = host.check_output(f"{python} - <<'EOF'\n{SLOW_POST}\nEOF")
+    journal = host.check_output(f"journalctl -u names-uwsgi --since @{since} --no-pager")
+    assert "HARAKIRI" not in journal, journal
+    assert answer == "HTTP/1.1 400 BAD REQUEST"
+
+
 def test_app_user_cannot_log_in(host):
     user = host.user("names")
     assert user.shell == "/usr/sbin/nologin"
