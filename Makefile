@@ -280,6 +280,12 @@ bench-metrics: deploy ## The app's metrics on and off in turn on the local targe
 	@command -v wrk >/dev/null || tools/apt-install.sh wrk
 	$(BIN)/python -m tests.lifecycle.bench_metrics --version $(VERSION) --runs $(or $(RUNS),8)
 
+.PHONY: bench-reloads
+bench-reloads: deploy ## Chain reloads of the local target's app server every EVERY=3 s for SECONDS=300 under locust's form-posting load: every failed request, harakiri kill and worker death (build/bench-reloads.json)
+	@mkdir -p $(dir $(LOCAL_CERT))
+	docker exec names-local cat /etc/nginx/tls/selfsigned.crt > $(LOCAL_CERT)
+	$(BIN)/python -m tests.lifecycle.bench_reloads --seconds $(or $(SECONDS),300) --every $(or $(EVERY),3)
+
 .PHONY: test
 test: ## Everything: lint, unit, release checks, every Molecule scenario
 	@# What the suite needs, side by side where missing: the venv and the tarball under
