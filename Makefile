@@ -281,9 +281,7 @@ bench-metrics: deploy ## The app's metrics on and off in turn on the local targe
 	$(BIN)/python -m tests.lifecycle.bench_metrics --version $(VERSION) --runs $(or $(RUNS),8)
 
 .PHONY: bench-reloads
-bench-reloads: deploy ## Chain reloads of the local target's app server every EVERY=3 s for SECONDS=300 under locust's form-posting load: every failed request, harakiri kill and worker death (build/bench-reloads.json)
-	@mkdir -p $(dir $(LOCAL_CERT))
-	docker exec names-local cat /etc/nginx/tls/selfsigned.crt > $(LOCAL_CERT)
+bench-reloads: deploy local-cert ## Chain reloads of the local target's app server every EVERY=3 s for SECONDS=300 under locust's form-posting load: every failed request, harakiri kill and worker death (build/bench-reloads.json)
 	$(BIN)/python -m tests.lifecycle.bench_reloads --seconds $(or $(SECONDS),300) --every $(or $(EVERY),3)
 
 .PHONY: test
